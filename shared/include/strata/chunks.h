@@ -1,0 +1,42 @@
+/*
+ * chunks.h — chunk segment files of a block (<block>/chunks/000001 ...).
+ * Layout at the top of shared/src/chunks/segment.c. A chunk ref is
+ * (segment position << 32) | byte offset of the entry.
+ */
+#ifndef STRATA_CHUNKS_H
+#define STRATA_CHUNKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ST_CHUNK_SEGMENT_DEFAULT_SIZE ((uint64_t)512 << 20)
+
+typedef struct st_chunk_writer st_chunk_writer_t;
+
+/* Create dir (must not contain segments yet) and start writing segments of
+ * at most segment_size bytes (0 = default 512 MiB; a single chunk larger than
+ * that still gets written, alone in its file). */
+int st_chunk_writer_open(st_chunk_writer_t **out, const char *dir, uint64_t segment_size);
+/* Append one chunk; *out_ref receives its ref. Refs increase monotonically. */
+int st_chunk_writer_write(st_chunk_writer_t *w, uint8_t encoding, const uint8_t *data, size_t len,
+                          uint64_t *out_ref);
+/* Flush, truncate to the written size, fsync every segment and the dir. */
+int st_chunk_writer_close(st_chunk_writer_t *w);
+void st_chunk_writer_free(st_chunk_writer_t *w); /* closes without fsync if still open; NULL ok */
+
+typedef struct st_chunk_reader st_chunk_reader_t;
+
+/* mmap every numerically named file of dir (sorted); checks each header.
+ * Errors name the file. */
+int st_chunk_reader_open(st_chunk_reader_t **out, const char *dir);
+/* Same over in-memory segments (borrowed; for tests and fuzzing). */
+int st_chunk_reader_open_mem(st_chunk_reader_t **out, const uint8_t *const *segs, const size_t *lens,
+                             size_t nsegs);
+/* Resolve ref: CRC-checked; *data borrowed from the mapping (valid until
+ * free). ST_ECORRUPT with the file and offset in the detail on any problem. */
+int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encoding,
+                        const uint8_t **data, size_t *len);
+uint64_t st_chunk_reader_size(const st_chunk_reader_t *r); /* total bytes of all segments */
+void st_chunk_reader_free(st_chunk_reader_t *r);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * fileutil.h — the only place Strata touches durability primitives.
+ *
+ * Durable write protocol (st_file_write_atomic): write path.tmp, fsync it,
+ * rename over path, fsync the parent directory. A crash leaves either the
+ * old file or the new one, never a torn one.
+ */
+#ifndef STRATA_FILEUTIL_H
+#define STRATA_FILEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int st_file_write_atomic(const char *path, const void *data, size_t len);
+/* Read a whole regular file of at most max bytes; *out malloc'd (+1 NUL). */
+int st_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len);
+int st_fsync_path(const char *path);   /* fsync a file or directory by path */
+int st_fsync_dir_of(const char *path); /* fsync the directory containing path */
+int st_rename_durable(const char *from, const char *to); /* rename + fsync both parents */
+int st_mkdir_p(const char *path, unsigned mode);
+int st_rm_rf(const char *path);       /* missing path is not an error */
+int st_path_exists(const char *path); /* 1, 0 */
+
+/* Read-only mapping of a whole file. An empty file maps to p == NULL, len 0. */
+typedef struct {
+    const uint8_t *p;
+    size_t len;
+} st_mmap_t;
+int st_mmap_open(st_mmap_t *m, const char *path);
+void st_mmap_close(st_mmap_t *m); /* NULL / unmapped ok */
+
+/* Join two path parts into a malloc'd string ("a" + "b" -> "a/b"). */
+char *st_path_join(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,31 @@
+/*
+ * textfmt.h — printing numbers, strings and label sets exactly as
+ * Prometheus's Go code prints them, so Strata's output can be diffed
+ * against promtool's and Prometheus's byte for byte.
+ */
+#ifndef STRATA_TEXTFMT_H
+#define STRATA_TEXTFMT_H
+
+#include <stddef.h>
+
+#include "strata/buf.h"
+#include "strata/labels.h"
+
+#define ST_FLOAT_BUF 40
+
+/* Go fmt "%g" of a float64, as promtool tsdb dump prints values: shortest
+ * round-trip digits; exponent form when the decimal exponent is < -4 or
+ * >= 6 (Go's rule for shortest %g), at least two exponent digits:
+ * "NaN", "+Inf", "-Inf", "1e+300", "0.5", "123456", "1.234567e+06". */
+size_t st_fmt_go_g(char out[ST_FLOAT_BUF], double v);
+/* A sample value as Prometheus's HTTP API writes it in JSON:
+ * strconv.FormatFloat(v, 'f', -1, 64) (shortest digits, never an exponent),
+ * and "NaN", "+Inf", "-Inf" (1e300 is 301 digits, hence a buffer). */
+void st_put_prom_value(st_encbuf_t *b, double v);
+/* Append Go strconv.Quote(s): "..." with \" \\ \n \t \r \a \b \f \v, \xNN for
+ * other bytes < 0x20, 0x7f and invalid UTF-8, \u/\U for non-printable runes. */
+void st_put_go_quote(st_encbuf_t *b, const char *s, size_t len);
+/* Append labels.Labels.String(): {a="b", c="d"} (names bare, values quoted). */
+void st_put_labels_go(st_encbuf_t *b, const st_labels_t *l);
+
+#endif
