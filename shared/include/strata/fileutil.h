@@ -4,6 +4,10 @@
  * Durable write protocol (st_file_write_atomic): write path.tmp, fsync it,
  * rename over path, fsync the parent directory. A crash leaves either the
  * old file or the new one, never a torn one.
+ *
+ * Errors: a missing path (ENOENT) gives ST_ENOTFOUND, a file larger than a
+ * read cap ST_ELIMIT, any other failure ST_EIO; the detail names the path and
+ * carries strerror(errno).
  */
 #ifndef STRATA_FILEUTIL_H
 #define STRATA_FILEUTIL_H

@@ -17,7 +17,10 @@ typedef struct {
 } st_tombstone_t;
 
 typedef struct {
-    st_tombstone_t *v; /* owned, sorted by (series_id, mint) after read */
+    /* owned; after parse/read sorted by (series_id, mint), a series'
+     * overlapping or touching intervals merged and empty ones (mint > maxt)
+     * dropped, as Prometheus does in memory */
+    st_tombstone_t *v;
     size_t n;
 } st_tombstones_t;
 

@@ -1,0 +1,327 @@
+/* File-system helpers; the durability protocol is described in fileutil.h.
+ * Every error detail names the path and carries strerror(errno). */
+#include "strata/fileutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "strata/err.h"
+
+/* ENOENT is reported as ST_ENOTFOUND so callers can treat "missing" as a
+ * normal outcome (e.g. an absent tombstones file); everything else is EIO. */
+static int io_err(int e, const char *what, const char *path) {
+    return st_errorf(e == ENOENT ? ST_ENOTFOUND : ST_EIO, "%s %s: %s", what, path, strerror(e));
+}
+
+static int write_full(int fd, const uint8_t *p, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Parent directory of path as a malloc'd string ("a/b" -> "a", "b" -> "."). */
+static char *parent_dir(const char *path) {
+    size_t n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') n--; /* "a/b/" names the same entry as "a/b" */
+    while (n > 0 && path[n - 1] != '/') n--;
+    if (n == 0) return strdup(".");
+    while (n > 1 && path[n - 1] == '/') n--;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, path, n);
+    d[n] = 0;
+    return d;
+}
+
+int st_fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return io_err(errno, "open", path);
+    int rc = ST_OK;
+    if (fsync(fd) != 0) rc = io_err(errno, "fsync", path);
+    close(fd);
+    return rc;
+}
+
+int st_fsync_dir_of(const char *path) {
+    char *dir = parent_dir(path);
+    if (!dir) return st_errorf(ST_ENOMEM, "fsync parent of %s: out of memory", path);
+    int rc = st_fsync_path(dir);
+    free(dir);
+    return rc;
+}
+
+int st_file_write_atomic(const char *path, const void *data, size_t len) {
+    int rc = ST_OK;
+    int fd = -1;
+    char *tmp = malloc(strlen(path) + 5);
+    if (!tmp) return st_errorf(ST_ENOMEM, "write %s: out of memory", path);
+    sprintf(tmp, "%s.tmp", path);
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = io_err(errno, "create", tmp);
+        goto out;
+    }
+    if (write_full(fd, data, len) != 0) {
+        rc = io_err(errno, "write", tmp);
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        rc = io_err(errno, "fsync", tmp);
+        goto out;
+    }
+    int cfd = fd;
+    fd = -1;
+    if (close(cfd) != 0) {
+        rc = io_err(errno, "close", tmp);
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        rc = io_err(errno, "rename to", path);
+        goto out;
+    }
+    rc = st_fsync_dir_of(path);
+out:
+    if (fd >= 0) close(fd);
+    if (rc) unlink(tmp); /* never leave a stray tmp; ENOENT is fine */
+    free(tmp);
+    return rc;
+}
+
+int st_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
+    *out = NULL;
+    *len = 0;
+    int rc = ST_OK;
+    uint8_t *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return io_err(errno, "open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = io_err(errno, "stat", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = st_errorf(ST_EIO, "read %s: not a regular file", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size > max) {
+        rc = st_errorf(ST_ELIMIT, "read %s: size %lld exceeds the limit of %zu bytes", path,
+                       (long long)st.st_size, max);
+        goto out;
+    }
+    size_t size = (size_t)st.st_size;
+    buf = malloc(size + 1);
+    if (!buf) {
+        rc = st_errorf(ST_ENOMEM, "read %s: allocating %zu bytes", path, size + 1);
+        goto out;
+    }
+    /* The file may shrink under us; a short read just ends the data. */
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            rc = io_err(errno, "read", path);
+            goto out;
+        }
+        if (n == 0) break;
+        got += (size_t)n;
+    }
+    buf[got] = 0;
+    *out = buf;
+    *len = got;
+    buf = NULL;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int st_rename_durable(const char *from, const char *to) {
+    if (rename(from, to) != 0) {
+        int e = errno;
+        return st_errorf(e == ENOENT ? ST_ENOTFOUND : ST_EIO, "rename %s to %s: %s", from, to,
+                         strerror(e));
+    }
+    int rc = st_fsync_dir_of(to);
+    if (rc) return rc;
+    char *a = parent_dir(from), *b = parent_dir(to);
+    if (!a || !b) {
+        rc = st_errorf(ST_ENOMEM, "rename %s: out of memory", from);
+    } else if (strcmp(a, b) != 0) {
+        rc = st_fsync_path(a);
+    }
+    free(a);
+    free(b);
+    return rc;
+}
+
+static int mkdir_one(char *path, unsigned mode) {
+    if (mkdir(path, (mode_t)mode) == 0) return ST_OK;
+    int e = errno;
+    struct stat st;
+    if (e == EEXIST && stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return ST_OK;
+        return st_errorf(ST_EEXIST, "mkdir %s: exists and is not a directory", path);
+    }
+    return io_err(e, "mkdir", path);
+}
+
+int st_mkdir_p(const char *path, unsigned mode) {
+    char *p = strdup(path);
+    if (!p) return st_errorf(ST_ENOMEM, "mkdir %s: out of memory", path);
+    int rc = ST_OK;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/' || s[-1] == '/') continue;
+        *s = 0;
+        rc = mkdir_one(p, mode);
+        *s = '/';
+        if (rc) goto out;
+    }
+    rc = mkdir_one(p, mode);
+out:
+    free(p);
+    return rc;
+}
+
+/* Empty the open directory dfd (named path, for errors; dfd is consumed);
+ * the caller removes the directory itself. Entries are unlinked by name and
+ * subdirectories opened with O_NOFOLLOW, so a symlink is removed, never
+ * followed out of the tree. */
+static int rm_contents(int dfd, const char *path) {
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        int e = errno;
+        close(dfd);
+        return io_err(e, "opendir", path);
+    }
+    int rc = ST_OK;
+    struct dirent *e;
+    for (;;) {
+        errno = 0;
+        e = readdir(d);
+        if (!e) {
+            if (errno) rc = io_err(errno, "readdir", path);
+            break;
+        }
+        const char *name = e->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, "..")) continue;
+        if (unlinkat(dirfd(d), name, 0) == 0 || errno == ENOENT) continue;
+        int err = errno;
+        if (err != EISDIR && err != EPERM) {
+            char *sub = st_path_join(path, name);
+            rc = sub ? io_err(err, "unlink", sub) : ST_ENOMEM;
+            free(sub);
+            break;
+        }
+        /* A directory (Linux says EISDIR, POSIX allows EPERM). */
+        char *sub = st_path_join(path, name);
+        if (!sub) {
+            rc = ST_ENOMEM;
+            break;
+        }
+        int cfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (cfd < 0) {
+            rc = io_err(errno, "open", sub);
+        } else {
+            rc = rm_contents(cfd, sub);
+            if (rc == ST_OK && unlinkat(dirfd(d), name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+                rc = io_err(errno, "rmdir", sub);
+        }
+        free(sub);
+        if (rc) break;
+    }
+    closedir(d);
+    return rc;
+}
+
+int st_rm_rf(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) return ST_OK;
+        return io_err(errno, "stat", path);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) != 0 && errno != ENOENT) return io_err(errno, "unlink", path);
+        return ST_OK;
+    }
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return io_err(errno, "open", path);
+    int rc = rm_contents(fd, path);
+    if (rc) return rc;
+    if (rmdir(path) != 0 && errno != ENOENT) return io_err(errno, "rmdir", path);
+    return ST_OK;
+}
+
+int st_path_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? 1 : 0;
+}
+
+int st_mmap_open(st_mmap_t *m, const char *path) {
+    m->p = NULL;
+    m->len = 0;
+    int rc = ST_OK;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return io_err(errno, "open", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        rc = io_err(errno, "stat", path);
+        goto out;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = st_errorf(ST_EIO, "mmap %s: not a regular file", path);
+        goto out;
+    }
+    if ((uint64_t)st.st_size > SIZE_MAX) {
+        rc = st_errorf(ST_ELIMIT, "mmap %s: file too large", path);
+        goto out;
+    }
+    if (st.st_size == 0) goto out; /* mmap of length 0 is EINVAL; callers see an empty slice */
+    void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        rc = io_err(errno, "mmap", path);
+        goto out;
+    }
+    m->p = p;
+    m->len = (size_t)st.st_size;
+out:
+    close(fd);
+    return rc;
+}
+
+void st_mmap_close(st_mmap_t *m) {
+    if (!m || !m->p) return;
+    munmap((void *)m->p, m->len);
+    m->p = NULL;
+    m->len = 0;
+}
+
+char *st_path_join(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    int sep = la > 0 && a[la - 1] != '/';
+    char *s = malloc(la + (size_t)sep + lb + 1);
+    if (!s) {
+        st_errorf(ST_ENOMEM, "path join %s + %s: out of memory", a, b);
+        return NULL;
+    }
+    memcpy(s, a, la);
+    if (sep) s[la] = '/';
+    memcpy(s + la + (size_t)sep, b, lb + 1);
+    return s;
+}

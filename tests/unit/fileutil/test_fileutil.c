@@ -1,0 +1,206 @@
+/* fileutil: durable writes, capped reads, mkdir -p, rm -rf, mmap, paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "strata/err.h"
+#include "strata/fileutil.h"
+
+static char tmpdir[4096];
+
+static int setup(void **state) {
+    (void)state;
+    const char *base = getenv("ST_TEST_TMP");
+    if (!base || !*base) base = "/tmp";
+    if (st_mkdir_p(base, 0755) != 0) return -1;
+    snprintf(tmpdir, sizeof tmpdir, "%s/fileutil.XXXXXX", base);
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    return st_rm_rf(tmpdir);
+}
+
+/* tmpdir + "/" + rel, in a static buffer (one live at a time per slot). */
+static const char *tpath(int slot, const char *rel) {
+    static char bufs[4][8192];
+    snprintf(bufs[slot], sizeof bufs[slot], "%s/%s", tmpdir, rel);
+    return bufs[slot];
+}
+
+static void write_plain(const char *path, const char *s) {
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(s, 1, strlen(s), f), strlen(s));
+    fclose(f);
+}
+
+static void test_write_atomic_read_all(void **state) {
+    (void)state;
+    const char *p = tpath(0, "f1");
+    assert_int_equal(st_file_write_atomic(p, "hello", 5), 0);
+    assert_int_equal(st_file_write_atomic(p, "replaced\0x", 10), 0); /* overwrite */
+    assert_int_equal(st_path_exists(tpath(1, "f1.tmp")), 0);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(st_file_read_all(p, 10, &buf, &len), 0);
+    assert_int_equal(len, 10);
+    assert_memory_equal(buf, "replaced\0x", 10);
+    assert_int_equal(buf[10], 0); /* extra NUL */
+    free(buf);
+
+    assert_int_equal(st_file_write_atomic(p, "", 0), 0);
+    assert_int_equal(st_file_read_all(p, 0, &buf, &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(buf[0], 0);
+    free(buf);
+}
+
+static void test_read_all_errors(void **state) {
+    (void)state;
+    const char *p = tpath(0, "big");
+    write_plain(p, "0123456789");
+    uint8_t *buf = (uint8_t *)"x";
+    size_t len = 7;
+    int rc = st_file_read_all(p, 9, &buf, &len);
+    assert_int_equal(rc, ST_ELIMIT);
+    assert_null(buf);
+    assert_int_equal(len, 0);
+    assert_non_null(strstr(st_errdetail(rc), p));
+
+    const char *missing = tpath(1, "missing");
+    rc = st_file_read_all(missing, 100, &buf, &len);
+    assert_int_equal(rc, ST_ENOTFOUND);
+    assert_non_null(strstr(st_errdetail(rc), missing));
+    assert_non_null(strstr(st_errdetail(rc), "No such file"));
+
+    rc = st_file_read_all(tmpdir, 100, &buf, &len); /* a directory */
+    assert_int_equal(rc, ST_EIO);
+    assert_non_null(strstr(st_errdetail(rc), "not a regular file"));
+}
+
+static void test_write_atomic_missing_dir(void **state) {
+    (void)state;
+    const char *p = tpath(0, "nodir/x");
+    int rc = st_file_write_atomic(p, "a", 1);
+    assert_int_equal(rc, ST_ENOTFOUND);
+    assert_non_null(strstr(st_errdetail(rc), "nodir/x.tmp"));
+}
+
+static void test_mkdir_p(void **state) {
+    (void)state;
+    const char *p = tpath(0, "a/b//c/");
+    assert_int_equal(st_mkdir_p(p, 0755), 0);
+    assert_int_equal(st_mkdir_p(p, 0755), 0); /* idempotent */
+    struct stat st;
+    assert_int_equal(stat(tpath(1, "a/b/c"), &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+
+    write_plain(tpath(1, "a/file"), "x");
+    int rc = st_mkdir_p(tpath(2, "a/file/sub"), 0755);
+    assert_int_equal(rc, ST_EEXIST);
+    assert_non_null(strstr(st_errdetail(rc), "a/file"));
+}
+
+static void test_rm_rf_does_not_follow_symlinks(void **state) {
+    (void)state;
+    assert_int_equal(st_mkdir_p(tpath(0, "keep"), 0755), 0);
+    write_plain(tpath(0, "keep/precious"), "x");
+    assert_int_equal(st_mkdir_p(tpath(0, "tree/d1/d2"), 0755), 0);
+    write_plain(tpath(0, "tree/f"), "x");
+    write_plain(tpath(0, "tree/d1/d2/g"), "x");
+    assert_int_equal(symlink(tpath(1, "keep"), tpath(0, "tree/d1/link")), 0);
+    assert_int_equal(symlink(tpath(1, "keep/precious"), tpath(0, "tree/flink")), 0);
+
+    assert_int_equal(st_rm_rf(tpath(0, "tree")), 0);
+    assert_int_equal(st_path_exists(tpath(0, "tree")), 0);
+    assert_int_equal(st_path_exists(tpath(0, "keep/precious")), 1);
+    assert_int_equal(st_rm_rf(tpath(0, "tree")), 0); /* missing is fine */
+
+    /* a symlink given directly is removed, its target kept */
+    assert_int_equal(symlink(tpath(1, "keep"), tpath(0, "dlink")), 0);
+    assert_int_equal(st_rm_rf(tpath(0, "dlink")), 0);
+    assert_int_equal(st_path_exists(tpath(0, "keep/precious")), 1);
+    assert_int_equal(st_rm_rf(tpath(0, "keep/precious")), 0); /* plain file */
+    assert_int_equal(st_path_exists(tpath(0, "keep/precious")), 0);
+}
+
+static void test_mmap(void **state) {
+    (void)state;
+    st_mmap_t m;
+    write_plain(tpath(0, "empty"), "");
+    assert_int_equal(st_mmap_open(&m, tpath(0, "empty")), 0);
+    assert_null(m.p);
+    assert_int_equal(m.len, 0);
+    st_mmap_close(&m);
+
+    write_plain(tpath(0, "data"), "abcdef");
+    assert_int_equal(st_mmap_open(&m, tpath(0, "data")), 0);
+    assert_int_equal(m.len, 6);
+    assert_memory_equal(m.p, "abcdef", 6);
+    st_mmap_close(&m);
+    assert_null(m.p);
+    st_mmap_close(&m); /* twice is fine */
+    st_mmap_close(NULL);
+
+    int rc = st_mmap_open(&m, tpath(0, "nope"));
+    assert_int_equal(rc, ST_ENOTFOUND);
+    assert_non_null(strstr(st_errdetail(rc), "nope"));
+    assert_null(m.p);
+    assert_int_equal(st_mmap_open(&m, tmpdir), ST_EIO);
+}
+
+static void test_rename_and_fsync(void **state) {
+    (void)state;
+    assert_int_equal(st_mkdir_p(tpath(0, "r1"), 0755), 0);
+    assert_int_equal(st_mkdir_p(tpath(0, "r2"), 0755), 0);
+    write_plain(tpath(0, "r1/x"), "payload");
+    assert_int_equal(st_rename_durable(tpath(0, "r1/x"), tpath(1, "r2/y")), 0);
+    assert_int_equal(st_path_exists(tpath(0, "r1/x")), 0);
+    assert_int_equal(st_path_exists(tpath(1, "r2/y")), 1);
+    int rc = st_rename_durable(tpath(0, "r1/x"), tpath(1, "r2/z"));
+    assert_int_equal(rc, ST_ENOTFOUND);
+    assert_non_null(strstr(st_errdetail(rc), "r1/x"));
+
+    assert_int_equal(st_fsync_path(tpath(0, "r2")), 0);
+    assert_int_equal(st_fsync_path(tpath(0, "r2/y")), 0);
+    assert_int_equal(st_fsync_dir_of(tpath(0, "r2/y")), 0);
+    assert_int_equal(st_fsync_dir_of(tpath(0, "r2/")), 0);
+    assert_int_equal(st_fsync_dir_of("relative-name"), 0); /* parent is "." */
+    assert_int_equal(st_fsync_path(tpath(0, "r3")), ST_ENOTFOUND);
+}
+
+static void test_path_join(void **state) {
+    (void)state;
+    static const struct { const char *a, *b, *want; } cases[] = {
+        {"a", "b", "a/b"}, {"a/", "b", "a/b"}, {"", "b", "b"}, {"/", "x", "/x"}, {"a/b", "c/d", "a/b/c/d"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *s = st_path_join(cases[i].a, cases[i].b);
+        assert_non_null(s);
+        assert_string_equal(s, cases[i].want);
+        free(s);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_write_atomic_read_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_all_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rm_rf_does_not_follow_symlinks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mmap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_and_fsync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_path_join, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
