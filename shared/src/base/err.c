@@ -33,15 +33,18 @@ int st_errorf(int code, const char *fmt, ...) {
 }
 
 int st_errwrap(int code, const char *fmt, ...) {
-    char prefix[ST_ERRDETAIL_MAX];
-    char old[ST_ERRDETAIL_MAX];
+    /* sized so "prefix: old" always fits in the detail buffer */
+    char prefix[ST_ERRDETAIL_MAX / 4];
+    char old[ST_ERRDETAIL_MAX / 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    snprintf(old, sizeof old, "%s", errdetail[0] ? errdetail : st_strerror(code));
-    int n = snprintf(errdetail, sizeof errdetail, "%s: %s", prefix, old);
-    (void)n; /* a detail longer than the buffer is cut, by design */
+    const char *src = errdetail[0] ? errdetail : st_strerror(code);
+    size_t n = strnlen(src, sizeof old - 1);
+    memcpy(old, src, n);
+    old[n] = 0;
+    snprintf(errdetail, sizeof errdetail, "%s: %s", prefix, old);
     return code;
 }
 

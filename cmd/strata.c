@@ -1,0 +1,54 @@
+/* The `strata` binary: one subcommand per component, like `thanos`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    {"tools", tools_main, "Offline tools: tsdb create-blocks-from, dump, analyze, list."},
+};
+
+/* Components still being built; listed so users know where they are going. */
+static const char *const planned[] = {
+    "scraper    Pull scraping, head + WAL, 2h blocks, local PromQL.",
+    "sidecar    Ship blocks to object storage; StoreAPI for recent data.",
+    "store      Serve bucket blocks over the StoreAPI.",
+    "query      Global querier with HA dedup; Prometheus HTTP API.",
+    "compact    Compaction, downsampling, retention in the bucket.",
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: strata <command> [flags] [args]\n\nA Prometheus/Thanos-compatible metrics store.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\nNot available yet:\n");
+    for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) fprintf(f, "  %s\n", planned[i]);
+    fprintf(f, "\nRun 'strata <command> --help' for a command's flags.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
+        size_t n = strlen(argv[1]);
+        if (strncmp(planned[i], argv[1], n) == 0 && planned[i][n] == ' ') {
+            fprintf(stderr, "strata %s: not available in this build yet\n", argv[1]);
+            return 2;
+        }
+    }
+    fprintf(stderr, "strata: unknown command \"%s\"\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

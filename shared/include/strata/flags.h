@@ -1,0 +1,36 @@
+/*
+ * flags.h — command-line flags in the style of Prometheus/Thanos (kingpin):
+ * `--name=value` or `--name value`, `--flag`/`--no-flag` for booleans,
+ * `-h`/`--help`. Positional arguments may appear anywhere; `--` ends flags.
+ * Durations use Prometheus's syntax (1y 2w 3d 4h 5m 6s 7ms, combinable).
+ */
+#ifndef STRATA_FLAGS_H
+#define STRATA_FLAGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum { ST_FLAG_STRING, ST_FLAG_INT64, ST_FLAG_BOOL, ST_FLAG_DURATION } st_flag_kind_t;
+
+typedef struct {
+    const char *name;    /* without the leading "--" */
+    st_flag_kind_t kind;
+    void *dst;           /* const char **, int64_t *, bool *, int64_t * (ms) */
+    const char *help;
+} st_flag_t;
+
+/* Parse argv[0..argc) (argv[0] is NOT skipped: pass argc-1, argv+1 after a
+ * command word). Returns 0, 1 when help was asked for, or ST_EINVAL with the
+ * reason in the detail. *pos receives a malloc'd array of borrowed argv
+ * pointers (free() it), *npos its length. */
+int st_flags_parse(const st_flag_t *flags, size_t nflags, int argc, char **argv, char ***pos, size_t *npos);
+void st_flags_usage(FILE *f, const char *usage, const char *summary, const st_flag_t *flags, size_t nflags);
+
+/* "90s", "1h30m", "2d" -> milliseconds. ST_EINVAL on bad syntax or overflow. */
+int st_duration_parse(const char *s, int64_t *ms);
+/* Strict decimal int64 parse of the whole string. ST_EINVAL otherwise. */
+int st_int64_parse(const char *s, int64_t *out);
+
+#endif

@@ -1,0 +1,254 @@
+/* Block builder -> writer -> reader round trips, matcher semantics,
+ * Prometheus's chunk cutting, tombstones, time ranges and merging. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "strata/block.h"
+#include "strata/err.h"
+#include "strata/fileutil.h"
+
+static char tmproot[4096];
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmproot, sizeof tmproot, "/tmp/st_test_block_XXXXXX");
+    return mkdtemp(tmproot) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    return st_rm_rf(tmproot);
+}
+
+static st_labels_t mk(const char *name, const char *k1, const char *v1) {
+    st_label_t pairs[2] = {st_label("__name__", name)};
+    if (k1) pairs[1] = st_label(k1, v1);
+    st_labels_t l;
+    assert_int_equal(st_labels_from_pairs(&l, pairs, k1 ? 2 : 1), 0);
+    return l;
+}
+
+/* Builds a block in a fresh dir: series a{job=x}, a{job=y}, b{job=x},
+ * c (no job) with `n` samples each at 15 s, values t/1000 + series index. */
+static char *build_block(const char *sub, int64_t start, int n, st_block_builder_t **keep) {
+    char *parent = st_path_join(tmproot, sub);
+    st_labels_t series[4] = {mk("a", "job", "x"), mk("a", "job", "y"), mk("b", "job", "x"), mk("c", NULL, NULL)};
+    st_block_builder_t *b;
+    assert_int_equal(st_block_builder_new(&b, ST_DEFAULT_BLOCK_DURATION_MS), 0);
+    for (int i = 0; i < n; i++)
+        for (int s = 0; s < 4; s++) {
+            int64_t t = start + (int64_t)i * 15000;
+            assert_int_equal(st_block_builder_append(b, &series[s], t, (double)t / 1000 + s), 0);
+        }
+    for (int s = 0; s < 4; s++) st_labels_free(&series[s]);
+    char *dir = NULL;
+    assert_int_equal(st_block_builder_write(b, parent, &dir), 0);
+    assert_non_null(dir);
+    if (keep) *keep = b;
+    else st_block_builder_free(b);
+    free(dir);
+    return parent;
+}
+
+static size_t count_series(st_block_t *blk, const char *selector, size_t *samples) {
+    st_matchers_t ms;
+    assert_int_equal(st_selector_parse(&ms, selector), 0);
+    st_series_set_t *set;
+    assert_int_equal(st_block_select(&set, blk, &ms, INT64_MIN, INT64_MAX), 0);
+    size_t n = 0, ns = 0;
+    int rc;
+    while ((rc = st_series_set_next(set)) == 1) {
+        int64_t t;
+        double v;
+        n++;
+        while ((rc = st_series_set_sample(set, &t, &v)) == 1) ns++;
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(rc, 0);
+    st_series_set_free(set);
+    st_matchers_free(&ms);
+    if (samples) *samples = ns;
+    return n;
+}
+
+static st_block_t *open_only(const char *parent) {
+    st_block_t **blocks;
+    size_t n;
+    assert_int_equal(st_blocks_open_dir(parent, &blocks, &n), 0);
+    assert_int_equal(n, 1);
+    st_block_t *b = blocks[0];
+    free(blocks);
+    return b;
+}
+
+static void test_round_trip_and_meta(void **state) {
+    (void)state;
+    const int64_t start = 1700000000000 - 1700000000000 % ST_DEFAULT_BLOCK_DURATION_MS;
+    char *parent = build_block("rt", start, 480, NULL);
+    st_block_t *blk = open_only(parent);
+    const st_meta_t *m = st_block_meta(blk);
+    assert_int_equal(m->min_time, start);
+    assert_int_equal(m->max_time, start + 479 * 15000 + 1);
+    assert_int_equal(m->num_series, 4);
+    assert_int_equal(m->num_samples, 4 * 480);
+    assert_int_equal(m->level, 1);
+    assert_int_equal(m->nsources, 1);
+    assert_int_equal(st_ulid_cmp(&m->sources[0], &m->ulid), 0);
+    /* Prometheus's head rule on an aligned 2h window at 15 s: 4 chunks of 120 */
+    assert_int_equal(m->num_chunks, 4 * 4);
+
+    st_matchers_t ms;
+    assert_int_equal(st_selector_parse(&ms, "{__name__=\"a\", job=\"y\"}"), 0);
+    st_series_set_t *set;
+    assert_int_equal(st_block_select(&set, blk, &ms, INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(st_series_set_next(set), 1);
+    const st_labels_t *l = st_series_set_labels(set);
+    assert_int_equal(l->n, 2);
+    assert_string_equal(l->v[1].value, "y");
+    int64_t t;
+    double v;
+    for (int i = 0; i < 480; i++) {
+        assert_int_equal(st_series_set_sample(set, &t, &v), 1);
+        assert_int_equal(t, start + (int64_t)i * 15000);
+        assert_true(v == (double)t / 1000 + 1);
+    }
+    assert_int_equal(st_series_set_sample(set, &t, &v), 0);
+    assert_int_equal(st_series_set_next(set), 0);
+    st_series_set_free(set);
+    st_matchers_free(&ms);
+    st_block_close(blk);
+    free(parent);
+}
+
+static void test_matchers(void **state) {
+    (void)state;
+    char *parent = build_block("match", 0, 10, NULL);
+    st_block_t *blk = open_only(parent);
+    size_t samples;
+    assert_int_equal(count_series(blk, "{__name__=~\".+\"}", &samples), 4);
+    assert_int_equal(samples, 40);
+    assert_int_equal(count_series(blk, "a", NULL), 2);
+    assert_int_equal(count_series(blk, "{job=\"x\"}", NULL), 2);
+    assert_int_equal(count_series(blk, "{__name__=~\"a|b\", job!=\"y\"}", NULL), 2);
+    assert_int_equal(count_series(blk, "{__name__=~\"a|c\", job=\"\"}", NULL), 1);   /* c lacks job */
+    assert_int_equal(count_series(blk, "{__name__=~\".+\", job!~\"x|y\"}", NULL), 1); /* only c */
+    assert_int_equal(count_series(blk, "{__name__=~\".+\", job=~\"x|\"}", NULL), 3);  /* x or absent */
+    assert_int_equal(count_series(blk, "{__name__=\"nope\"}", NULL), 0);
+    assert_int_equal(count_series(blk, "{__name__=~\"a\", missing=\"\"}", NULL), 2);
+    assert_int_equal(count_series(blk, "{__name__=~\"A\"}", NULL), 0); /* regex is case sensitive and anchored */
+    st_block_close(blk);
+    free(parent);
+}
+
+static void test_time_range_and_tombstones(void **state) {
+    (void)state;
+    char *parent = build_block("tomb", 0, 100, NULL);
+    st_block_t *blk = open_only(parent);
+    st_matchers_t ms;
+    assert_int_equal(st_selector_parse(&ms, "c"), 0);
+    st_series_set_t *set;
+    assert_int_equal(st_block_select(&set, blk, &ms, 15000 * 10, 15000 * 19), 0);
+    assert_int_equal(st_series_set_next(set), 1);
+    int64_t t;
+    double v;
+    size_t n = 0;
+    while (st_series_set_sample(set, &t, &v) == 1) {
+        assert_true(t >= 150000 && t <= 285000);
+        n++;
+    }
+    assert_int_equal(n, 10);
+    st_series_set_free(set);
+
+    /* delete [30 s, 60 s] (closed) of series c via a tombstones file */
+    st_postings_t ids;
+    assert_int_equal(st_block_postings(blk, &ms, &ids), 0);
+    assert_int_equal(ids.n, 1);
+    st_tombstone_t stone = {ids.ids[0], 30000, 60000};
+    st_tombstones_t ts = {&stone, 1};
+    char *dir = strdup(st_block_dir(blk));
+    st_postings_free(&ids);
+    st_block_close(blk);
+    assert_int_equal(st_tombstones_write(&ts, dir), 0);
+    assert_int_equal(st_block_open(&blk, dir), 0);
+    assert_int_equal(st_block_select(&set, blk, &ms, INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(st_series_set_next(set), 1);
+    n = 0;
+    while (st_series_set_sample(set, &t, &v) == 1) {
+        assert_true(t < 30000 || t > 60000);
+        n++;
+    }
+    assert_int_equal(n, 100 - 3);
+    st_series_set_free(set);
+    st_matchers_free(&ms);
+    st_block_close(blk);
+    free(dir);
+    free(parent);
+}
+
+static void test_merge_dedups_overlap(void **state) {
+    (void)state;
+    /* two blocks of the same series overlapping by half: the merge yields
+     * each timestamp once, in order */
+    char *p1 = build_block("m1", 0, 100, NULL);
+    char *p2 = build_block("m2", 50 * 15000, 100, NULL);
+    st_block_t *b1 = open_only(p1), *b2 = open_only(p2);
+    st_matchers_t ms;
+    assert_int_equal(st_selector_parse(&ms, "{__name__=~\"a|c\"}"), 0);
+    st_series_set_t *sets[2], *m;
+    assert_int_equal(st_block_select(&sets[0], b1, &ms, INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(st_block_select(&sets[1], b2, &ms, INT64_MIN, INT64_MAX), 0);
+    assert_int_equal(st_series_set_merge(&m, sets, 2), 0);
+    size_t nseries = 0;
+    while (st_series_set_next(m) == 1) {
+        int64_t t, last = -1;
+        double v;
+        size_t n = 0;
+        while (st_series_set_sample(m, &t, &v) == 1) {
+            assert_true(t > last);
+            last = t;
+            n++;
+        }
+        assert_int_equal(n, 150);
+        nseries++;
+    }
+    assert_int_equal(nseries, 3);
+    st_series_set_free(m);
+    st_matchers_free(&ms);
+    st_block_close(b1);
+    st_block_close(b2);
+    free(p1);
+    free(p2);
+}
+
+static void test_out_of_order_and_missing(void **state) {
+    (void)state;
+    st_labels_t l = mk("x", NULL, NULL);
+    st_block_builder_t *b;
+    assert_int_equal(st_block_builder_new(&b, ST_DEFAULT_BLOCK_DURATION_MS), 0);
+    assert_int_equal(st_block_builder_append(b, &l, 1000, 1), 0);
+    assert_int_equal(st_block_builder_append(b, &l, 1000, 2), ST_EINVAL);
+    assert_int_equal(st_block_builder_append(b, &l, 999, 2), ST_EINVAL);
+    st_block_builder_free(b);
+    st_labels_free(&l);
+    st_block_t *blk;
+    char *missing = st_path_join(tmproot, "does-not-exist");
+    int rc = st_block_open(&blk, missing);
+    assert_true(rc < 0);
+    assert_non_null(strstr(st_errdetail(rc), "meta.json"));
+    free(missing);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trip_and_meta), cmocka_unit_test(test_matchers),
+        cmocka_unit_test(test_time_range_and_tombstones), cmocka_unit_test(test_merge_dedups_overlap),
+        cmocka_unit_test(test_out_of_order_and_missing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
