@@ -5,7 +5,10 @@
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := build-essential cmake pkg-config clang libjansson-dev libpcre2-dev libxxhash-dev \
-                libzstd-dev libcmocka-dev prometheus curl python3
+                libzstd-dev libcmocka-dev libcurl4-openssl-dev libexpat1-dev libyaml-dev libmicrohttpd-dev \
+                libssl-dev libsnappy-dev libs3-dev prometheus curl python3
+# s3rver (the S3 server of the tests) runs on Node.js; any installed node/npm will do.
+NODE_PACKAGES := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE_DIR := build/release
@@ -17,7 +20,7 @@ FUZZ_DIR := build/fuzz
 all: build
 
 deps:
-	@missing=""; for p in $(DEB_PACKAGES); do \
+	@missing=""; for p in $(DEB_PACKAGES) $(NODE_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
