@@ -6,7 +6,9 @@
 #ifndef STRATA_TEXTFMT_H
 #define STRATA_TEXTFMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "strata/buf.h"
 #include "strata/labels.h"
@@ -27,5 +29,13 @@ void st_put_prom_value(st_encbuf_t *b, double v);
 void st_put_go_quote(st_encbuf_t *b, const char *s, size_t len);
 /* Append labels.Labels.String(): {a="b", c="d"} (names bare, values quoted). */
 void st_put_labels_go(st_encbuf_t *b, const st_labels_t *l);
+
+/* UTF-8 as Go's unicode/utf8 sees it (shared by the text parser, the
+ * selector lexer and the quoting above): the length (1..4) of the valid
+ * encoding at the start of s[0..n) with the code point in *cp, or 0 when
+ * s starts with an invalid, overlong, surrogate or truncated sequence.
+ * n must be > 0. */
+size_t st_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
+bool st_utf8_valid(const char *s, size_t n);
 
 #endif

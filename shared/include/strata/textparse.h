@@ -46,8 +46,10 @@ int st_textparse_new(st_textparse_t **out, st_text_format_t fmt, const char *buf
 void st_textparse_free(st_textparse_t *p); /* NULL ok */
 
 /* Next entry: > 0 an st_tp_entry_t, 0 at the end, < 0 on a parse error
- * (ST_ECORRUPT, detail "LINE:COL: ..."). After an error the parser stays
- * failed. OpenMetrics requires "# EOF" (its absence is an error at the end). */
+ * (ST_ECORRUPT, detail "LINE:COL: ..."; ST_ELIMIT for a sample with more
+ * than ST_TEXTPARSE_MAX_LABELS labels, __name__ included). After an error
+ * the parser stays failed. OpenMetrics requires "# EOF" (its absence is an
+ * error at the end). */
 int st_textparse_next(st_textparse_t *p);
 
 /* For ST_TP_SAMPLE: the series. labels[0] is __name__; the rest in input
@@ -58,7 +60,9 @@ double st_textparse_value(const st_textparse_t *p);
 /* Timestamp in ms when the sample had one (OpenMetrics seconds converted
  * as int64(s * 1000.0), truncating, like Prometheus). */
 bool st_textparse_timestamp(const st_textparse_t *p, int64_t *ms);
-/* For TYPE/HELP/UNIT: metric family name and the text / type. */
+/* For TYPE/HELP/UNIT: metric family name and the text / type. The text is
+ * the unescaped help for HELP, the unit for UNIT, the type word for TYPE,
+ * and for COMMENT the whole line from its "#". */
 void st_textparse_family(const st_textparse_t *p, const char **name, size_t *len);
 void st_textparse_help(const st_textparse_t *p, const char **text, size_t *len);
 st_metric_type_t st_textparse_type(const st_textparse_t *p);

@@ -66,7 +66,7 @@ int st_labels_from_pairs(st_labels_t *out, const st_label_t *pairs, size_t n) {
     qsort(tmp, m, sizeof *tmp, label_name_cmp);
     for (size_t i = 1; i < m; i++) {
         if (label_name_cmp(&tmp[i - 1], &tmp[i]) == 0) {
-            rc = st_errorf(ST_EINVAL, "labels: label name \"%s\" is not unique", tmp[i].name);
+            rc = st_errorf(ST_EINVAL, "labels: label name \"%.*s\" is not unique", (int)tmp[i].name_len, tmp[i].name);
             goto out;
         }
     }
