@@ -43,7 +43,7 @@ test: deps
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS)
 
 run: build
-	@bash scripts/demo.sh $(RELEASE_DIR)/cmd/strata
+	@bash scripts/demo.sh $(RELEASE_DIR)
 
 bench: build
 	@bash bench/codec/run.sh $(RELEASE_DIR)

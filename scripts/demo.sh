@@ -20,8 +20,8 @@ echo "== promtool tsdb list (the real Prometheus tool reading Strata's blocks)"
 promtool tsdb list "$data/tsdb"
 echo "== strata tools tsdb analyze"
 "$strata" tools tsdb analyze --limit 5 "$data/tsdb"
-echo "== first samples: strata tools tsdb dump --match 'demo_requests_total'"
-"$strata" tools tsdb dump --match 'demo_requests_total' "$data/tsdb" | head -5 || true
+echo "== first samples: strata tools tsdb dump --match 'strata_gen_requests_total'"
+"$strata" tools tsdb dump --match 'strata_gen_requests_total' "$data/tsdb" | head -5 || true
 echo
 echo "Blocks are in $data/tsdb: point Prometheus at them with"
 echo "  prometheus --storage.tsdb.path=$data/tsdb --storage.tsdb.retention.time=100y --web.listen-address=127.0.0.1:9090"

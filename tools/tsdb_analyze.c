@@ -25,14 +25,14 @@ int tools_tsdb_list(int argc, char **argv) {
         free(pos);
         return tools_fail("list", rc);
     }
-    printf("%-26s  %-14s  %-14s  %-10s  %-12s  %-11s  %-11s  %s\n", "BLOCK ULID", "MIN TIME", "MAX TIME", "DURATION",
+    printf("%-26s  %-14s  %-14s  %-13s  %-12s  %-11s  %-11s  %s\n", "BLOCK ULID", "MIN TIME", "MAX TIME", "DURATION",
            "NUM SAMPLES", "NUM CHUNKS", "NUM SERIES", "SIZE");
     for (size_t i = 0; i < n; i++) {
         const st_meta_t *m = st_block_meta(blocks[i]);
         char id[ST_ULID_TEXT_LEN + 1], dur[64];
         st_ulid_format(&m->ulid, id);
         tools_fmt_duration(dur, sizeof dur, m->max_time - m->min_time);
-        printf("%-26s  %-14lld  %-14lld  %-10s  %-12llu  %-11llu  %-11llu  %llu\n", id, (long long)m->min_time,
+        printf("%-26s  %-14lld  %-14lld  %-13s  %-12llu  %-11llu  %-11llu  %llu\n", id, (long long)m->min_time,
                (long long)m->max_time, dur, (unsigned long long)m->num_samples, (unsigned long long)m->num_chunks,
                (unsigned long long)m->num_series, (unsigned long long)st_block_size(blocks[i]));
     }
