@@ -103,22 +103,30 @@ out:
     return rc;
 }
 
+/* Open path read-only and check it is a regular file: the shared prologue
+ * of reading and mapping. `op` names the operation in errors. On success
+ * *fd is open and *st filled; on failure nothing is left open. */
+static int open_regular(const char *path, const char *op, int *fd, struct stat *st) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return io_err(errno, "open", path);
+    int rc = ST_OK;
+    if (fstat(*fd, st) != 0) rc = io_err(errno, "stat", path);
+    else if (!S_ISREG(st->st_mode)) rc = st_errorf(ST_EIO, "%s %s: not a regular file", op, path);
+    if (rc) {
+        close(*fd);
+        *fd = -1;
+    }
+    return rc;
+}
+
 int st_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
     *out = NULL;
     *len = 0;
     int rc = ST_OK;
     uint8_t *buf = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return io_err(errno, "open", path);
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = io_err(errno, "stat", path);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = st_errorf(ST_EIO, "read %s: not a regular file", path);
-        goto out;
-    }
+    if ((rc = open_regular(path, "read", &fd, &st))) return rc;
     if ((uint64_t)st.st_size > max) {
         rc = st_errorf(ST_ELIMIT, "read %s: size %lld exceeds the limit of %zu bytes", path,
                        (long long)st.st_size, max);
@@ -276,18 +284,10 @@ int st_path_exists(const char *path) {
 int st_mmap_open(st_mmap_t *m, const char *path) {
     m->p = NULL;
     m->len = 0;
-    int rc = ST_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return io_err(errno, "open", path);
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = io_err(errno, "stat", path);
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = st_errorf(ST_EIO, "mmap %s: not a regular file", path);
-        goto out;
-    }
+    int rc = open_regular(path, "mmap", &fd, &st);
+    if (rc) return rc;
     if ((uint64_t)st.st_size > SIZE_MAX) {
         rc = st_errorf(ST_ELIMIT, "mmap %s: file too large", path);
         goto out;

@@ -22,7 +22,7 @@
  * tables of Go 1.19/1.20 that promtool 2.42 is built with): unassigned,
  * spaces other than U+0020, format characters, private use, noncharacters.
  * Derived from promtool 2.42's quoting of every code point; sorted ranges. */
-static const uint16_t nonprint16[][2] = {
+static const uint32_t nonprint[][2] = {
     {0x00a0, 0x00a0}, {0x00ad, 0x00ad}, {0x0378, 0x0379}, {0x0380, 0x0383}, {0x038b, 0x038b},
     {0x038d, 0x038d}, {0x03a2, 0x03a2}, {0x0530, 0x0530}, {0x0557, 0x0558}, {0x058b, 0x058c},
     {0x0590, 0x0590}, {0x05c8, 0x05cf}, {0x05eb, 0x05ee}, {0x05f5, 0x0605}, {0x061c, 0x061d},
@@ -93,8 +93,6 @@ static const uint16_t nonprint16[][2] = {
     {0xfdfe, 0xfdff}, {0xfe1a, 0xfe1f}, {0xfe53, 0xfe53}, {0xfe67, 0xfe67}, {0xfe6c, 0xfe6f},
     {0xfe75, 0xfe75}, {0xfefd, 0xff00}, {0xffbf, 0xffc1}, {0xffc8, 0xffc9}, {0xffd0, 0xffd1},
     {0xffd8, 0xffd9}, {0xffdd, 0xffdf}, {0xffe7, 0xffe7}, {0xffef, 0xfffb}, {0xfffe, 0xffff},
-};
-static const uint32_t nonprint32[][2] = {
     {0x1000c, 0x1000c}, {0x10027, 0x10027}, {0x1003b, 0x1003b}, {0x1003e, 0x1003e}, {0x1004e, 0x1004f},
     {0x1005e, 0x1007f}, {0x100fb, 0x100ff}, {0x10103, 0x10106}, {0x10134, 0x10136}, {0x1018f, 0x1018f},
     {0x1019d, 0x1019f}, {0x101a1, 0x101cf}, {0x101fe, 0x1027f}, {0x1029d, 0x1029f}, {0x102d1, 0x102df},
@@ -163,23 +161,12 @@ static const uint32_t nonprint32[][2] = {
     {0x2ebe1, 0x2f7ff}, {0x2fa1e, 0x2ffff}, {0x3134b, 0xe00ff}, {0xe01f0, 0x10ffff},
 };
 
-static bool in_ranges16(uint32_t cp) {
-    size_t lo = 0, hi = sizeof nonprint16 / sizeof nonprint16[0];
+static bool in_nonprint(uint32_t cp) {
+    size_t lo = 0, hi = sizeof nonprint / sizeof nonprint[0];
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < nonprint16[mid][0]) hi = mid;
-        else if (cp > nonprint16[mid][1]) lo = mid + 1;
-        else return true;
-    }
-    return false;
-}
-
-static bool in_ranges32(uint32_t cp) {
-    size_t lo = 0, hi = sizeof nonprint32 / sizeof nonprint32[0];
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (cp < nonprint32[mid][0]) hi = mid;
-        else if (cp > nonprint32[mid][1]) lo = mid + 1;
+        if (cp < nonprint[mid][0]) hi = mid;
+        else if (cp > nonprint[mid][1]) lo = mid + 1;
         else return true;
     }
     return false;
@@ -189,7 +176,7 @@ static bool in_ranges32(uint32_t cp) {
 static bool go_is_print(uint32_t cp) {
     if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
     if (cp < 0xa0) return false;
-    return cp < 0x10000 ? !in_ranges16(cp) : !in_ranges32(cp);
+    return !in_nonprint(cp);
 }
 
 size_t st_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp) {

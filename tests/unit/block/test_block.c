@@ -12,13 +12,13 @@
 #include "strata/block.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
+#include "st_test.h"
 
 static char tmproot[4096];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmproot, sizeof tmproot, "/tmp/st_test_block_XXXXXX");
-    return mkdtemp(tmproot) ? 0 : -1;
+    return st_test_mkdtemp(tmproot, sizeof tmproot, "block");
 }
 
 static int teardown(void **state) {

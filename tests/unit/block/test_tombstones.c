@@ -12,6 +12,7 @@
 #include "strata/crc32c.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
+#include "st_test.h"
 #include "strata/tombstones.h"
 
 static const uint8_t empty_file[] = {0x01, 0x30, 0xba, 0x30, 0x01, 0x00, 0x00, 0x00, 0x00};
@@ -26,11 +27,7 @@ static char tmpdir[4096];
 
 static int setup(void **state) {
     (void)state;
-    const char *base = getenv("ST_TEST_TMP");
-    if (!base || !*base) base = "/tmp";
-    if (st_mkdir_p(base, 0755) != 0) return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s/tombstones.XXXXXX", base);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return st_test_mkdtemp(tmpdir, sizeof tmpdir, "tombstones");
 }
 
 static int teardown(void **state) {

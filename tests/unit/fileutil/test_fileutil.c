@@ -12,16 +12,13 @@
 
 #include "strata/err.h"
 #include "strata/fileutil.h"
+#include "st_test.h"
 
 static char tmpdir[4096];
 
 static int setup(void **state) {
     (void)state;
-    const char *base = getenv("ST_TEST_TMP");
-    if (!base || !*base) base = "/tmp";
-    if (st_mkdir_p(base, 0755) != 0) return -1;
-    snprintf(tmpdir, sizeof tmpdir, "%s/fileutil.XXXXXX", base);
-    return mkdtemp(tmpdir) ? 0 : -1;
+    return st_test_mkdtemp(tmpdir, sizeof tmpdir, "fileutil");
 }
 
 static int teardown(void **state) {
