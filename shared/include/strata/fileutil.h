@@ -12,10 +12,26 @@
 #ifndef STRATA_FILEUTIL_H
 #define STRATA_FILEUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 int st_file_write_atomic(const char *path, const void *data, size_t len);
+
+/* The same protocol for data written piece by piece (downloads): open
+ * creates a unique temporary "<path>.tmp-XXXXXX" next to path, the caller
+ * writes to f->fd, commit fsyncs, renames over path and fsyncs the
+ * directory; abort (or a failed commit) removes the temporary. */
+typedef struct {
+    int fd;
+    char *tmp;
+    char *path;
+} st_atomic_file_t;
+int st_atomic_file_open(st_atomic_file_t *f, const char *path);
+int st_atomic_file_commit(st_atomic_file_t *f);
+void st_atomic_file_abort(st_atomic_file_t *f); /* safe after commit or on a zeroed struct */
+/* Is this file name one of those temporaries (to hide from listings)? */
+bool st_file_is_tmp(const char *name);
 /* Read a whole regular file of at most max bytes; *out malloc'd (+1 NUL). */
 int st_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len);
 int st_fsync_path(const char *path);   /* fsync a file or directory by path */

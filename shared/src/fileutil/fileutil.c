@@ -65,42 +65,85 @@ int st_fsync_dir_of(const char *path) {
     return rc;
 }
 
-int st_file_write_atomic(const char *path, const void *data, size_t len) {
-    int rc = ST_OK;
-    int fd = -1;
-    char *tmp = malloc(strlen(path) + 5);
-    if (!tmp) return st_errorf(ST_ENOMEM, "write %s: out of memory", path);
-    sprintf(tmp, "%s.tmp", path);
+#define TMP_MARK ".tmp-"
+#define TMP_TEMPLATE TMP_MARK "XXXXXX"
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = io_err(errno, "create", tmp);
+int st_atomic_file_open(st_atomic_file_t *f, const char *path) {
+    size_t pl = strlen(path);
+    f->fd = -1;
+    f->path = strdup(path);
+    f->tmp = malloc(pl + sizeof TMP_TEMPLATE);
+    if (!f->path || !f->tmp) {
+        st_atomic_file_abort(f);
+        return st_errorf(ST_ENOMEM, "write %s: out of memory", path);
+    }
+    memcpy(f->tmp, path, pl);
+    memcpy(f->tmp + pl, TMP_TEMPLATE, sizeof TMP_TEMPLATE);
+    /* unique, so concurrent writers of one path never share a temporary */
+    f->fd = mkostemp(f->tmp, O_CLOEXEC);
+    if (f->fd < 0) {
+        int rc = io_err(errno, "create", f->tmp);
+        free(f->tmp);
+        f->tmp = NULL; /* nothing to unlink */
+        st_atomic_file_abort(f);
+        return rc;
+    }
+    if (fchmod(f->fd, 0644) != 0) {
+        int rc = io_err(errno, "chmod", f->tmp);
+        st_atomic_file_abort(f);
+        return rc;
+    }
+    return ST_OK;
+}
+
+int st_atomic_file_commit(st_atomic_file_t *f) {
+    int rc = ST_OK;
+    if (fsync(f->fd) != 0) {
+        rc = io_err(errno, "fsync", f->tmp);
         goto out;
     }
-    if (write_full(fd, data, len) != 0) {
-        rc = io_err(errno, "write", tmp);
+    int fd = f->fd;
+    f->fd = -1;
+    if (close(fd) != 0) {
+        rc = io_err(errno, "close", f->tmp);
         goto out;
     }
-    if (fsync(fd) != 0) {
-        rc = io_err(errno, "fsync", tmp);
+    if (rename(f->tmp, f->path) != 0) {
+        rc = io_err(errno, "rename to", f->path);
         goto out;
     }
-    int cfd = fd;
-    fd = -1;
-    if (close(cfd) != 0) {
-        rc = io_err(errno, "close", tmp);
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = io_err(errno, "rename to", path);
-        goto out;
-    }
-    rc = st_fsync_dir_of(path);
+    free(f->tmp);
+    f->tmp = NULL; /* renamed: nothing left to remove */
+    rc = st_fsync_dir_of(f->path);
 out:
-    if (fd >= 0) close(fd);
-    if (rc) unlink(tmp); /* never leave a stray tmp; ENOENT is fine */
-    free(tmp);
+    st_atomic_file_abort(f);
     return rc;
+}
+
+void st_atomic_file_abort(st_atomic_file_t *f) {
+    if (f->fd >= 0) close(f->fd);
+    if (f->tmp) unlink(f->tmp);
+    free(f->tmp);
+    free(f->path);
+    f->fd = -1;
+    f->tmp = f->path = NULL;
+}
+
+bool st_file_is_tmp(const char *name) {
+    size_t n = strlen(name), m = sizeof TMP_TEMPLATE - 1;
+    return n > m && memcmp(name + n - m, TMP_MARK, sizeof TMP_MARK - 1) == 0;
+}
+
+int st_file_write_atomic(const char *path, const void *data, size_t len) {
+    st_atomic_file_t f;
+    int rc = st_atomic_file_open(&f, path);
+    if (rc) return rc;
+    if (write_full(f.fd, data, len) != 0) {
+        rc = io_err(errno, "write", f.tmp);
+        st_atomic_file_abort(&f);
+        return rc;
+    }
+    return st_atomic_file_commit(&f);
 }
 
 /* Open path read-only and check it is a regular file: the shared prologue

@@ -1,4 +1,5 @@
 /* fileutil: durable writes, capped reads, mkdir -p, rm -rf, mmap, paths. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,12 +41,55 @@ static void write_plain(const char *path, const char *s) {
     fclose(f);
 }
 
+static size_t count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_atomic_file_stream(void **state) {
+    (void)state;
+    const char *p = tpath(0, "obj");
+    st_atomic_file_t f;
+    assert_int_equal(st_atomic_file_open(&f, p), 0);
+    assert_true(st_file_is_tmp(f.tmp));
+    assert_int_equal(write(f.fd, "ab", 2), 2);
+    assert_int_equal(write(f.fd, "cd", 2), 2);
+    assert_int_equal(st_path_exists(p), 0); /* invisible until commit */
+    assert_int_equal(st_atomic_file_commit(&f), 0);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(st_file_read_all(p, 10, &buf, &len), 0);
+    assert_memory_equal(buf, "abcd", 4);
+    free(buf);
+    st_atomic_file_abort(&f); /* harmless after commit */
+
+    /* two writers of one path do not share a temporary; abort leaves nothing */
+    st_atomic_file_t a, b;
+    assert_int_equal(st_atomic_file_open(&a, p), 0);
+    assert_int_equal(st_atomic_file_open(&b, p), 0);
+    assert_string_not_equal(a.tmp, b.tmp);
+    st_atomic_file_abort(&a);
+    st_atomic_file_abort(&b);
+    assert_int_equal(count_entries(tmpdir), 1);
+
+    assert_false(st_file_is_tmp("index"));
+    assert_false(st_file_is_tmp(".tmp-abcdef"));
+    assert_false(st_file_is_tmp("x.tmp"));
+    assert_true(st_file_is_tmp("meta.json.tmp-Ab12Cd"));
+}
+
 static void test_write_atomic_read_all(void **state) {
     (void)state;
     const char *p = tpath(0, "f1");
     assert_int_equal(st_file_write_atomic(p, "hello", 5), 0);
     assert_int_equal(st_file_write_atomic(p, "replaced\0x", 10), 0); /* overwrite */
-    assert_int_equal(st_path_exists(tpath(1, "f1.tmp")), 0);
+    assert_int_equal(count_entries(tmpdir), 1); /* no temporary left behind */
     uint8_t *buf;
     size_t len;
     assert_int_equal(st_file_read_all(p, 10, &buf, &len), 0);
@@ -191,6 +235,7 @@ static void test_path_join(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_atomic_read_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_atomic_file_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_all_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
