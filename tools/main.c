@@ -6,27 +6,50 @@
 #include "tools.h"
 #include "tools_int.h"
 
-static const struct {
+typedef struct {
     const char *name;
     int (*fn)(int, char **);
     const char *help;
-} tsdb_cmds[] = {
+} cmd_t;
+
+static const cmd_t tsdb_cmds[] = {
     {"create-blocks-from", tools_tsdb_create_blocks, "Import samples from an OpenMetrics file into 2h blocks."},
     {"dump", tools_tsdb_dump, "Print every sample: {labels} value timestamp (as promtool tsdb dump)."},
     {"analyze", tools_tsdb_analyze, "Show series, samples, chunk fullness and label cardinality of a block."},
     {"list", tools_tsdb_list, "List the blocks of a data directory."},
 };
 
+static const cmd_t bucket_cmds[] = {
+    {"ls", tools_bucket_ls, "List the blocks of a bucket: ULID, time range, labels, resolution, size."},
+    {"inspect", tools_bucket_inspect, "Show the blocks of a bucket as a table (as thanos tools bucket inspect)."},
+    {"verify", tools_bucket_verify, "Find partial uploads, overlapping blocks and index problems."},
+    {"cleanup", tools_bucket_cleanup, "Delete partial uploads and deletion-marked blocks older than --delete-delay."},
+    {"download", tools_bucket_download, "Download one block into a local directory."},
+};
+
+static const struct {
+    const char *name;
+    const cmd_t *cmds;
+    size_t n;
+} groups[] = {
+    {"tsdb", tsdb_cmds, sizeof tsdb_cmds / sizeof tsdb_cmds[0]},
+    {"bucket", bucket_cmds, sizeof bucket_cmds / sizeof bucket_cmds[0]},
+};
+
 static void usage(FILE *f) {
-    fprintf(f, "usage: strata tools tsdb <command> [flags] [args]\n\nCommands:\n");
-    for (size_t i = 0; i < sizeof tsdb_cmds / sizeof tsdb_cmds[0]; i++)
-        fprintf(f, "  tsdb %-20s %s\n", tsdb_cmds[i].name, tsdb_cmds[i].help);
+    fprintf(f, "usage: strata tools <group> <command> [flags] [args]\n\nCommands:\n");
+    for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+        for (size_t i = 0; i < groups[g].n; i++)
+            fprintf(f, "  %s %-*s %s\n", groups[g].name, (int)(25 - strlen(groups[g].name)), groups[g].cmds[i].name,
+                    groups[g].cmds[i].help);
 }
 
-int tools_fail(const char *cmd, int rc) {
-    fprintf(stderr, "strata tools tsdb %s: %s\n", cmd, st_errdetail(rc));
+int tools_fail_in(const char *group, const char *cmd, int rc) {
+    fprintf(stderr, "strata tools %s %s: %s\n", group, cmd, st_errdetail(rc));
     return 1;
 }
+
+int tools_fail(const char *cmd, int rc) { return tools_fail_in("tsdb", cmd, rc); }
 
 void tools_fmt_duration(char *out, size_t len, int64_t ms) {
     const char *sign = ms < 0 ? "-" : "";
@@ -51,17 +74,19 @@ int tools_main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "tsdb") != 0) {
-        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb)\n", argv[1]);
+    size_t g = 0, ng = sizeof groups / sizeof groups[0];
+    while (g < ng && strcmp(argv[1], groups[g].name) != 0) g++;
+    if (g == ng) {
+        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket)\n", argv[1]);
         return 2;
     }
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
         usage(argc < 3 ? stderr : stdout);
         return argc < 3 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof tsdb_cmds / sizeof tsdb_cmds[0]; i++)
-        if (strcmp(argv[2], tsdb_cmds[i].name) == 0) return tsdb_cmds[i].fn(argc - 2, argv + 2);
-    fprintf(stderr, "strata tools tsdb: unknown command \"%s\"\n", argv[2]);
+    for (size_t i = 0; i < groups[g].n; i++)
+        if (strcmp(argv[2], groups[g].cmds[i].name) == 0) return groups[g].cmds[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "strata tools %s: unknown command \"%s\"\n", groups[g].name, argv[2]);
     usage(stderr);
     return 2;
 }

@@ -1,0 +1,128 @@
+/* Blocking HTTP client over libcurl; contract in httpclient.h. */
+#include "strata/httpclient.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "strata/buf.h"
+#include "strata/err.h"
+
+#define DEFAULT_TIMEOUT_MS 30000
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+/* curl_global_init is not thread-safe itself; run it exactly once. */
+static void init_curl(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+typedef struct {
+    st_encbuf_t b;
+    size_t max;
+    bool over;
+} sink_t;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx) {
+    sink_t *s = ctx;
+    size_t len = size * n;
+    if (len > s->max - s->b.len) {
+        s->over = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    st_put_bytes(&s->b, p, len);
+    return s->b.err ? 0 : len;
+}
+
+int st_http_do(const st_http_req_t *req, st_http_resp_t *out) {
+    memset(out, 0, sizeof *out);
+    pthread_once(&curl_once, init_curl);
+    if (curl_init_rc != CURLE_OK)
+        return st_errorf(ST_EIO, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+
+    const char *method = req->method ? req->method : "GET";
+    sink_t sink = {.max = req->max_body ? req->max_body : ST_HTTP_DEFAULT_MAX_BODY};
+    /* the encbuf cap only guards growth; the exact limit is checked in on_data */
+    st_encbuf_init(&sink.b, sink.max + 1);
+    struct curl_slist *hdrs = NULL;
+    int rc = ST_OK;
+    CURL *c = curl_easy_init();
+    if (!c) {
+        rc = st_errorf(ST_ENOMEM, "%s %s: curl_easy_init failed", method, req->url);
+        goto out;
+    }
+    for (const char *const *h = req->headers; h && *h; h++) {
+        struct curl_slist *n = curl_slist_append(hdrs, *h);
+        if (!n) {
+            rc = st_errorf(ST_ENOMEM, "%s %s: header list", method, req->url);
+            goto out;
+        }
+        hdrs = n;
+    }
+    char errbuf[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM from DNS timeouts in threads */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS));
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "strata");
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (hdrs) curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    if (strcmp(method, "GET") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (req->body || strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body ? (const char *)req->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+
+    CURLcode cc = curl_easy_perform(c);
+    if (sink.over) {
+        rc = st_errorf(ST_ELIMIT, "%s %s: response body larger than %zu bytes", method, req->url, sink.max);
+        goto out;
+    }
+    if (sink.b.err) {
+        rc = st_errorf(sink.b.err, "%s %s: buffering the response body", method, req->url);
+        goto out;
+    }
+    if (cc != CURLE_OK) {
+        rc = st_errorf(ST_EIO, "%s %s: %s", method, req->url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    char *ct = NULL;
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct) {
+        out->content_type = strdup(ct);
+        if (!out->content_type) {
+            rc = st_errorf(ST_ENOMEM, "%s %s: content type", method, req->url);
+            goto out;
+        }
+    }
+    st_put_u8(&sink.b, 0);
+    if (sink.b.err) {
+        rc = st_errorf(sink.b.err, "%s %s: buffering the response body", method, req->url);
+        goto out;
+    }
+    out->body = (char *)sink.b.p;
+    out->len = sink.b.len - 1;
+    sink.b.p = NULL;
+out:
+    st_encbuf_free(&sink.b);
+    curl_slist_free_all(hdrs);
+    if (c) curl_easy_cleanup(c);
+    if (rc) st_http_resp_free(out);
+    return rc;
+}
+
+int st_http_get(const char *url, int64_t timeout_ms, st_http_resp_t *out) {
+    st_http_req_t req = {.url = url, .timeout_ms = timeout_ms};
+    return st_http_do(&req, out);
+}
+
+void st_http_resp_free(st_http_resp_t *r) {
+    if (!r) return;
+    free(r->body);
+    free(r->content_type);
+    memset(r, 0, sizeof *r);
+}

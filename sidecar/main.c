@@ -1,0 +1,306 @@
+/*
+ * `strata sidecar`: flags and wiring. Threads:
+ *   main      waits for Prometheus's external labels, then runs the
+ *             shipper every --shipper.sync-interval (first pass at once);
+ *   signals   sigwait()s SIGINT/SIGTERM (blocked everywhere else) and
+ *             sets the stop flag, which the shipper checks between files;
+ *   http      libmicrohttpd's pool serving /metrics, /-/healthy, /-/ready.
+ * Shared state is atomics, plus a mutex/condvar so the stop flag also
+ * cuts the main thread's sleep short.
+ */
+#include "sidecar.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "promclient.h"
+#include "shipper.h"
+#include "strata/buf.h"
+#include "strata/err.h"
+#include "strata/flags.h"
+#include "strata/httpserver.h"
+#include "strata/log.h"
+#include "strata/objstore.h"
+#include "strata/textfmt.h"
+
+#define PROM_TIMEOUT_MS 10000
+#define LABELS_RETRY_MS 2000
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stop;
+    atomic_bool ready;
+    atomic_bool prom_up;
+    shipper_metrics_t metrics;
+} sidecar_t;
+
+static void request_stop(sidecar_t *sc) {
+    pthread_mutex_lock(&sc->mu);
+    atomic_store(&sc->stop, true);
+    pthread_cond_broadcast(&sc->cv);
+    pthread_mutex_unlock(&sc->mu);
+}
+
+/* Sleep up to ms; true when stopping. */
+static bool sleep_or_stop(sidecar_t *sc, int64_t ms) {
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&sc->mu);
+    while (!atomic_load(&sc->stop))
+        if (pthread_cond_timedwait(&sc->cv, &sc->mu, &dl) != 0) break;
+    pthread_mutex_unlock(&sc->mu);
+    return atomic_load(&sc->stop);
+}
+
+static void *signal_thread(void *arg) {
+    sidecar_t *sc = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    if (sigwait(&set, &sig) == 0 && !atomic_load(&sc->stop))
+        st_log(ST_LOG_INFO, "caught signal, exiting", "signal", sig == SIGINT ? "interrupt" : "terminated", NULL);
+    request_stop(sc);
+    return NULL;
+}
+
+/* ---- HTTP ---- */
+
+static int h_healthy(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    (void)ctx, (void)req;
+    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "OK");
+}
+
+static int h_ready(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    sidecar_t *sc = ctx;
+    (void)req;
+    bool ok = atomic_load(&sc->ready);
+    return st_http_respond(resp, ok ? 200 : 503, ST_HTTP_CT_TEXT, ok ? "OK" : "NOT OK");
+}
+
+static void put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
+    char num[ST_FLOAT_BUF];
+    st_fmt_go_g(num, v);
+    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, num);
+}
+
+static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    sidecar_t *sc = ctx;
+    (void)req;
+    const shipper_metrics_t *m = &sc->metrics;
+    st_encbuf_t b;
+    st_encbuf_init(&b, 1 << 20);
+    /* names as Thanos's, so existing dashboards and alerts keep working */
+    put_metric(&b, "thanos_shipper_uploads_total", "counter", "Total number of uploaded blocks.",
+               (double)atomic_load(&m->uploads));
+    put_metric(&b, "thanos_shipper_upload_failures_total", "counter", "Total number of block upload failures.",
+               (double)atomic_load(&m->upload_failures));
+    put_metric(&b, "thanos_shipper_dir_syncs_total", "counter", "Total number of dir syncs.",
+               (double)atomic_load(&m->syncs));
+    put_metric(&b, "thanos_shipper_dir_sync_failures_total", "counter", "Total number of failed dir syncs.",
+               (double)atomic_load(&m->sync_failures));
+    put_metric(&b, "thanos_shipper_last_successful_upload_time", "gauge",
+               "Unix timestamp (in seconds) of the last successful TSDB block uploaded to the bucket.",
+               (double)atomic_load(&m->last_upload_ms) / 1000.0);
+    put_metric(&b, "thanos_sidecar_prometheus_up", "gauge",
+               "Boolean indicator whether the sidecar can reach its Prometheus peer.",
+               atomic_load(&sc->prom_up) ? 1 : 0);
+    if (b.err) {
+        int err = b.err;
+        st_encbuf_free(&b);
+        return st_errorf(err, "formatting metrics");
+    }
+    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len};
+    return ST_OK;
+}
+
+/* ---- main ---- */
+
+static void labels_text(const st_labels_t *l, char *out, size_t cap) {
+    st_encbuf_t b;
+    st_encbuf_init(&b, 64 * 1024);
+    st_put_labels_go(&b, l);
+    snprintf(out, cap, "%.*s", (int)(b.err ? 0 : b.len), b.p ? (const char *)b.p : "");
+    st_encbuf_free(&b);
+}
+
+/* Refresh the external labels; keeps *cur on failure. */
+static void refresh_labels(sidecar_t *sc, const char *url, st_labels_t *cur) {
+    st_labels_t nl;
+    int rc = prom_external_labels(url, PROM_TIMEOUT_MS, &nl);
+    atomic_store(&sc->prom_up, rc == ST_OK);
+    if (rc) {
+        st_log(ST_LOG_WARN, "failed to refresh external labels from Prometheus; keeping the previous ones", "err",
+               st_errdetail(rc), NULL);
+        return;
+    }
+    if (!nl.n) {
+        st_log(ST_LOG_ERROR, "Prometheus now reports no external labels; keeping the previous ones", NULL);
+        st_labels_free(&nl);
+        return;
+    }
+    if (!st_labels_equal(&nl, cur)) {
+        char text[1024];
+        labels_text(&nl, text, sizeof text);
+        st_log(ST_LOG_INFO, "external labels changed", "labels", text, NULL);
+    }
+    st_labels_free(cur);
+    *cur = nl;
+}
+
+int sidecar_main(int argc, char **argv) {
+    const char *tsdb = "./data", *prom_url = "http://localhost:9090", *obj_file = NULL, *obj_yaml = NULL;
+    const char *http_addr = "127.0.0.1:10902", *grpc_addr = NULL, *log_level = "info";
+    bool upload_compacted = false;
+    int64_t interval_ms = 30000;
+    const st_flag_t flags[] = {
+        {"tsdb.path", ST_FLAG_STRING, &tsdb, "Data directory of TSDB (default ./data)."},
+        {"prometheus.url", ST_FLAG_STRING, &prom_url,
+         "URL at which to reach Prometheus's API; its external labels come from /api/v1/status/config "
+         "(default http://localhost:9090)."},
+        {"objstore.config-file", ST_FLAG_STRING, &obj_file,
+         "Path to a YAML file with the object store configuration. Without one, uploads are disabled."},
+        {"objstore.config", ST_FLAG_STRING, &obj_yaml, "Object store configuration as YAML text (instead of a file)."},
+        {"http-address", ST_FLAG_STRING, &http_addr,
+         "Listen host:port for HTTP endpoints /metrics, /-/healthy, /-/ready (default 127.0.0.1:10902)."},
+        {"grpc-address", ST_FLAG_STRING, &grpc_addr, "Listen host:port for the StoreAPI (not served yet)."},
+        {"shipper.upload-compacted", ST_FLAG_BOOL, &upload_compacted,
+         "Also upload compacted blocks (level > 1), refusing any that overlap bucket blocks."},
+        {"log.level", ST_FLAG_STRING, &log_level, "Log filtering level: debug, info, warn, error (default info)."},
+        /* hidden (last, left out of the usage): tests need a fast loop */
+        {"shipper.sync-interval", ST_FLAG_DURATION, &interval_ms, "Time between shipper passes (default 30s)."},
+    };
+    const size_t nflags = sizeof flags / sizeof flags[0];
+    char **pos = NULL;
+    size_t npos = 0;
+    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
+    free(pos);
+    if (rc == 1 || (rc == 0 && npos != 0)) {
+        st_flags_usage(rc == 1 ? stdout : stderr, "strata sidecar [flags]",
+                       "Ship the blocks of a Prometheus (or strata scraper) TSDB directory to object storage.", flags,
+                       nflags - 1);
+        return rc == 1 ? 0 : 2;
+    }
+    st_log_level_t level;
+    if (!rc && obj_file && obj_yaml)
+        rc = st_errorf(ST_EINVAL, "--objstore.config-file and --objstore.config are mutually exclusive");
+    if (!rc && interval_ms <= 0) rc = st_errorf(ST_EINVAL, "--shipper.sync-interval must be positive");
+    if (!rc) rc = st_log_parse_level(log_level, &level);
+    if (rc) {
+        fprintf(stderr, "strata sidecar: %s\n", st_errdetail(rc));
+        return 2;
+    }
+    st_log_set_level(level);
+
+    sidecar_t sc;
+    memset(&sc, 0, sizeof sc);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&sc.mu, NULL);
+    pthread_cond_init(&sc.cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    /* Block the signals before any thread exists, so all inherit the mask
+     * and only the signal thread receives them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t sig_th;
+    bool sig_started = pthread_create(&sig_th, NULL, signal_thread, &sc) == 0;
+
+    int exit_code = 1;
+    st_objstore_t *bkt = NULL;
+    st_http_server_t *http = NULL;
+    st_labels_t ext = {0};
+    char text[1024];
+
+    if (obj_file || obj_yaml) {
+        rc = obj_file ? st_objstore_open_file(&bkt, obj_file) : st_objstore_open(&bkt, obj_yaml, strlen(obj_yaml));
+        if (rc) {
+            st_log(ST_LOG_ERROR, "opening the object store failed", "err", st_errdetail(rc), NULL);
+            goto out;
+        }
+    }
+    if ((rc = st_http_server_new(&http, NULL)) || (rc = st_http_server_route(http, "/metrics", false, h_metrics, &sc)) ||
+        (rc = st_http_server_route(http, "/-/healthy", false, h_healthy, &sc)) ||
+        (rc = st_http_server_route(http, "/-/ready", false, h_ready, &sc)) ||
+        (rc = st_http_server_start(http, http_addr))) {
+        st_log(ST_LOG_ERROR, "starting the HTTP server failed", "err", st_errdetail(rc), NULL);
+        goto out;
+    }
+    st_log(ST_LOG_INFO, "starting sidecar", "tsdb", tsdb, "prometheus", prom_url, "bucket",
+           bkt ? st_objstore_describe(bkt) : "none", "http", http_addr, NULL);
+    if (!bkt) st_log(ST_LOG_WARN, "no object store configured (--objstore.config-file); uploads are disabled", NULL);
+    if (grpc_addr)
+        st_log(ST_LOG_WARN, "the StoreAPI is not served yet; --grpc-address is ignored", "grpc", grpc_addr, NULL);
+
+    /* Like Thanos: no uploads until Prometheus tells us who it is. */
+    for (;;) {
+        rc = prom_external_labels(prom_url, PROM_TIMEOUT_MS, &ext);
+        if (!rc) break;
+        st_log(ST_LOG_WARN, "failed to fetch initial external labels; is Prometheus running? retrying", "err",
+               st_errdetail(rc), NULL);
+        if (sleep_or_stop(&sc, LABELS_RETRY_MS)) goto out;
+    }
+    atomic_store(&sc.prom_up, true);
+    if (!ext.n) {
+        st_log(ST_LOG_ERROR,
+               "no external labels configured on Prometheus server, uniquely identifying external labels must be "
+               "configured; see https://thanos.io/tip/thanos/storage.md#external-labels",
+               NULL);
+        goto out;
+    }
+    labels_text(&ext, text, sizeof text);
+    st_log(ST_LOG_INFO, "got external labels from Prometheus", "labels", text, NULL);
+    bool equal = true;
+    char lo[64], hi[64];
+    if (prom_block_durations_equal(prom_url, PROM_TIMEOUT_MS, &equal, lo, hi, sizeof lo) == ST_OK && !equal)
+        st_log(ST_LOG_WARN,
+               "storage.tsdb.min-block-duration differs from max-block-duration: Prometheus compacts locally and "
+               "compacted blocks are not uploaded (set both to 2h)",
+               "min", lo, "max", hi, NULL);
+    atomic_store(&sc.ready, true);
+
+    shipper_t sh = {.tsdb_dir = tsdb, .bucket = bkt, .upload_compacted = upload_compacted, .stop = &sc.stop,
+                    .metrics = &sc.metrics};
+    for (bool first = true; !atomic_load(&sc.stop); first = false) {
+        if (!first) refresh_labels(&sc, prom_url, &ext);
+        if (bkt) {
+            size_t n = 0;
+            rc = shipper_sync(&sh, &ext, &n);
+            if (rc && !atomic_load(&sc.stop))
+                st_log(ST_LOG_WARN, "shipper pass failed; retrying next pass", "err", st_errdetail(rc), NULL);
+        }
+        if (sleep_or_stop(&sc, interval_ms)) break;
+    }
+out:
+    if (atomic_load(&sc.stop)) exit_code = 0;
+    request_stop(&sc);
+    st_http_server_free(http);
+    st_objstore_close(bkt);
+    st_labels_free(&ext);
+    if (sig_started) {
+        pthread_kill(sig_th, SIGTERM); /* wakes its sigwait if no signal came */
+        pthread_join(sig_th, NULL);
+    }
+    pthread_cond_destroy(&sc.cv);
+    pthread_mutex_destroy(&sc.mu);
+    st_log(ST_LOG_INFO, "exiting", "code", exit_code ? "1" : "0", NULL);
+    return exit_code;
+}
