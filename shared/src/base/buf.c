@@ -31,7 +31,7 @@ uint8_t *st_encbuf_reserve(st_encbuf_t *b, size_t n) {
         b->err = ST_ELIMIT;
         return NULL;
     }
-    if (b->len + n > b->cap) {
+    if (b->len + n > b->cap || !b->p) { /* allocate even for n == 0: NULL + 0 is undefined */
         size_t ncap = b->cap ? b->cap : 64;
         while (ncap < b->len + n) ncap = ncap > b->max / 2 ? b->max : ncap * 2;
         uint8_t *np = realloc(b->p, ncap);

@@ -75,6 +75,17 @@ static void test_encbuf_cap(void **state) {
     st_encbuf_free(&b);
 }
 
+static void test_encbuf_empty_put(void **state) {
+    (void)state;
+    st_encbuf_t b;
+    st_encbuf_init(&b, 0);
+    st_put_bytes(&b, NULL, 0); /* on a buffer that owns no memory yet */
+    assert_int_equal(b.err, 0);
+    assert_int_equal(b.len, 0);
+    assert_non_null(b.p);
+    st_encbuf_free(&b);
+}
+
 static void test_crc32c(void **state) {
     (void)state;
     assert_int_equal(st_crc32c(0, "123456789", 9), 0xE3069283u);
@@ -105,7 +116,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_varint_vectors),   cmocka_unit_test(test_decbuf_sticky_bounds),
         cmocka_unit_test(test_decbuf_str_overlong), cmocka_unit_test(test_uvarint_overflow),
-        cmocka_unit_test(test_encbuf_cap),       cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_encbuf_cap),       cmocka_unit_test(test_encbuf_empty_put),
+        cmocka_unit_test(test_crc32c),
         cmocka_unit_test(test_errwrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
