@@ -124,6 +124,16 @@ int st_block_select(st_series_set_t **out, const st_block_t *b, const st_matcher
  * series whose samples are merged by time, duplicates of a timestamp
  * dropped (first set wins), as Prometheus's merge querier does. */
 int st_series_set_merge(st_series_set_t **out, st_series_set_t **sets, size_t n);
+/* A set backed by callbacks, for series kept outside blocks (the TSDB
+ * head): next, labels and sample follow the contracts below and receive
+ * ctx; free(ctx) runs when the set is freed (also when this call fails). */
+typedef struct {
+    int (*next)(void *ctx);
+    const st_labels_t *(*labels)(void *ctx);
+    int (*sample)(void *ctx, int64_t *t, double *v);
+    void (*free)(void *ctx);
+} st_series_set_ops_t;
+int st_series_set_new(st_series_set_t **out, const st_series_set_ops_t *ops, void *ctx);
 /* 1 = moved to the next series, 0 = end, < 0 error. */
 int st_series_set_next(st_series_set_t *s);
 const st_labels_t *st_series_set_labels(const st_series_set_t *s);

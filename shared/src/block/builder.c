@@ -1,13 +1,7 @@
 /*
  * In-memory block builder. Chunks are cut exactly like Prometheus 2.42's
- * head (memSeries.appendPreprocessor) so that the same samples produce the
- * same chunk bytes as promtool's backfill:
- *   - a series' first sample opens a chunk and sets nextAt to the end of the
- *     chunk-range window containing it ((t / range) * range + range);
- *   - when the open chunk holds 30 samples (a quarter of 120), nextAt is
- *     re-estimated so the rest of the window splits into equal chunks;
- *   - a sample at or past nextAt, or arriving at a chunk already holding 240,
- *     starts a new chunk.
+ * head (the rule is in chunkcut.h, shared with the TSDB head) so that the
+ * same samples produce the same chunk bytes as promtool's backfill.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +9,7 @@
 #include "strata/block.h"
 #include "strata/chunkenc.h"
 #include "strata/err.h"
+#include "chunkcut.h"
 
 typedef struct {
     st_xor_appender_t app;
@@ -97,15 +92,6 @@ static int find_or_add(st_block_builder_t *b, const st_labels_t *lbls, bseries_t
     return ST_OK;
 }
 
-static int64_t range_end(int64_t t, int64_t width) { return (t / width) * width + width; }
-
-/* Spread the rest of the window evenly, assuming the chunk is a quarter full. */
-static int64_t chunk_end_estimate(int64_t start, int64_t cur, int64_t max) {
-    int64_t n = (max - start) / ((cur - start + 1) * 4);
-    if (n <= 1) return max;
-    return start + (max - start) / n;
-}
-
 static int cut_chunk(st_block_builder_t *b, bseries_t *s, int64_t t) {
     if (s->nchunks == s->capchunks) {
         size_t cap = s->capchunks ? s->capchunks * 2 : 2;
@@ -120,7 +106,7 @@ static int cut_chunk(st_block_builder_t *b, bseries_t *s, int64_t t) {
     c->mint = t;
     c->maxt = INT64_MIN;
     s->nchunks++;
-    s->next_at = range_end(t, b->chunk_range);
+    s->next_at = st_chunkcut_range_end(t, b->chunk_range);
     return ST_OK;
 }
 
@@ -133,11 +119,8 @@ int st_block_builder_append(st_block_builder_t *b, const st_labels_t *lbls, int6
     } else {
         bchunk_t *c = &s->chunks[s->nchunks - 1];
         if (t <= c->maxt) return st_errorf(ST_EINVAL, "block builder: out of order sample at %lld", (long long)t);
-        unsigned n = c->app.num;
-        if (n == ST_SAMPLES_PER_CHUNK / 4) s->next_at = chunk_end_estimate(c->mint, c->maxt, s->next_at);
-        if (t >= s->next_at || n >= ST_SAMPLES_PER_CHUNK * 2) {
-            if ((rc = cut_chunk(b, s, t))) return rc;
-        }
+        if (st_chunkcut_before_append(&s->next_at, c->app.num, c->mint, c->maxt, t) && (rc = cut_chunk(b, s, t)))
+            return rc;
     }
     bchunk_t *c = &s->chunks[s->nchunks - 1];
     if ((rc = st_xor_append(&c->app, t, v))) return rc;

@@ -151,6 +151,51 @@ int st_block_select(st_series_set_t **out, const st_block_t *b, const st_matcher
     return ST_OK;
 }
 
+/* ---- callbacks (st_series_set_new) ---- */
+
+typedef struct {
+    st_series_set_t base;
+    st_series_set_ops_t ops;
+    void *ctx;
+} ops_set_t;
+
+static int ops_next(st_series_set_t *s) {
+    ops_set_t *o = (ops_set_t *)s;
+    return o->ops.next(o->ctx);
+}
+
+static const st_labels_t *ops_labels(const st_series_set_t *s) {
+    const ops_set_t *o = (const ops_set_t *)s;
+    return o->ops.labels(o->ctx);
+}
+
+static int ops_sample(st_series_set_t *s, int64_t *t, double *v) {
+    ops_set_t *o = (ops_set_t *)s;
+    return o->ops.sample(o->ctx, t, v);
+}
+
+static void ops_free(st_series_set_t *s) {
+    ops_set_t *o = (ops_set_t *)s;
+    o->ops.free(o->ctx);
+    free(o);
+}
+
+static const series_set_vt_t ops_vt = {ops_next, ops_labels, ops_sample, ops_free};
+
+int st_series_set_new(st_series_set_t **out, const st_series_set_ops_t *ops, void *ctx) {
+    *out = NULL;
+    ops_set_t *o = malloc(sizeof *o);
+    if (!o) {
+        ops->free(ctx);
+        return st_errorf(ST_ENOMEM, "series set: allocation failed");
+    }
+    o->base.vt = &ops_vt;
+    o->ops = *ops;
+    o->ctx = ctx;
+    *out = &o->base;
+    return ST_OK;
+}
+
 /* ---- merge ---- */
 
 enum { PEEK_EMPTY, PEEK_HAVE, PEEK_DONE };
