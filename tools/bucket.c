@@ -71,9 +71,11 @@ static void fmt_time(char *out, size_t cap, int64_t ms, bool table) {
     gmtime_r(&s, &tm);
     char base[40];
     strftime(base, sizeof base, table ? "%Y-%m-%d %H:%M:%S" : "%Y-%m-%dT%H:%M:%S", &tm);
-    if (table) snprintf(out, cap, "%s", base);
-    else if (frac) snprintf(out, cap, "%s.%03dZ", base, frac);
-    else snprintf(out, cap, "%sZ", base);
+    int n;
+    if (table) n = snprintf(out, cap, "%s", base);
+    else if (frac) n = snprintf(out, cap, "%s.%03dZ", base, frac);
+    else n = snprintf(out, cap, "%sZ", base);
+    if (n < 0 && cap) out[0] = 0; /* callers pass 40+ bytes: a time always fits */
 }
 
 static void fmt_labels(char *out, size_t cap, const st_labels_t *l) {
