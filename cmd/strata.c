@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "scraper.h"
 #include "sidecar.h"
 #include "tools.h"
 
@@ -10,13 +11,13 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"scraper", scraper_main, "Scrape targets as Prometheus does into a local TSDB (head + WAL + blocks)."},
     {"sidecar", sidecar_main, "Ship Prometheus blocks to object storage (meta.json last)."},
     {"tools", tools_main, "Offline tools: tsdb (create-blocks-from, dump, analyze, list), bucket (ls, inspect, verify, cleanup, download)."},
 };
 
 /* Components still being built; listed so users know where they are going. */
 static const char *const planned[] = {
-    "scraper    Pull scraping, head + WAL, 2h blocks, local PromQL.",
     "store      Serve bucket blocks over the StoreAPI.",
     "query      Global querier with HA dedup; Prometheus HTTP API.",
     "compact    Compaction, downsampling, retention in the bucket.",

@@ -1,0 +1,275 @@
+/*
+ * HTTP endpoints of `strata scraper`, with Prometheus's paths and JSON
+ * shapes:
+ *   GET  /-/healthy, /-/ready
+ *   POST /-/reload                (--web.enable-lifecycle)
+ *   GET  /metrics                 self-metrics, text format 0.0.4
+ *   GET  /api/v1/targets          ?state=active|dropped|any
+ *   GET  /api/v1/status/config    {"status":"success","data":{"yaml":...}}
+ *   GET  /api/v1/status/flags, /api/v1/status/buildinfo
+ *   POST /api/v1/read             remote read (remoteread.h), external
+ *                                 labels of the running config added
+ * Handlers run on libmicrohttpd's threads; what they share with the other
+ * threads is behind the loop's mutex, cfg_mu or atomics.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "scraper_int.h"
+#include "strata/err.h"
+#include "strata/httpserver.h"
+#include "strata/remoteread.h"
+#include "strata/textfmt.h"
+
+static int respond_json(st_http_response_t *resp, int status, json_t *root) {
+    char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!s) return st_errorf(ST_ENOMEM, "encoding JSON");
+    *resp = (st_http_response_t){status, ST_HTTP_CT_JSON, s, strlen(s)};
+    return ST_OK;
+}
+
+/* {"status":"error","errorType":T,"error":E} */
+static int respond_error(st_http_response_t *resp, int status, const char *type, const char *msg) {
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("error"));
+    json_object_set_new(o, "errorType", json_string(type));
+    json_object_set_new(o, "error", json_string(msg));
+    return respond_json(resp, status, o);
+}
+
+static bool method_is(const st_http_request_t *req, const char *m) {
+    return strcmp(st_http_request_method(req), m) == 0;
+}
+
+static int h_healthy(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    (void)ctx, (void)req;
+    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "Strata Scraper is Healthy.\n");
+}
+
+static int h_ready(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    (void)req;
+    if (!atomic_load(&s->ready)) return st_http_respond(resp, 503, ST_HTTP_CT_TEXT, "Service Unavailable");
+    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "Strata Scraper is Ready.\n");
+}
+
+static int h_reload(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    if (!s->enable_lifecycle) return st_http_respond(resp, 403, ST_HTTP_CT_TEXT, "Lifecycle API is not enabled.");
+    if (!method_is(req, "POST") && !method_is(req, "PUT"))
+        return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Only POST or PUT requests allowed");
+    int rc = scraper_reload(s);
+    if (rc) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "failed to reload config: %s\n", st_errdetail(rc));
+        return st_http_respond(resp, 500, ST_HTTP_CT_TEXT, msg);
+    }
+    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "");
+}
+
+static int h_targets(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    char *body;
+    size_t len;
+    int rc = scrape_loop_targets_json(s->loop, st_http_request_arg(req, "state"), &body, &len);
+    if (rc) return rc;
+    *resp = (st_http_response_t){200, ST_HTTP_CT_JSON, body, len};
+    return ST_OK;
+}
+
+static int h_config(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    (void)req;
+    pthread_mutex_lock(&s->cfg_mu);
+    config_t *c = config_ref(s->cfg);
+    pthread_mutex_unlock(&s->cfg_mu);
+    json_t *o = json_object(), *d = json_object();
+    json_object_set_new(d, "yaml", json_string(c ? c->yaml : ""));
+    config_unref(c);
+    json_object_set_new(o, "status", json_string("success"));
+    json_object_set_new(o, "data", d);
+    return respond_json(resp, 200, o);
+}
+
+static int h_flags(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    (void)req;
+    json_t *o = json_object(), *d = json_object();
+    for (size_t i = 0; i < s->n_flags; i++)
+        json_object_set_new(d, s->flags[i].name, json_string(s->flags[i].value ? s->flags[i].value : ""));
+    json_object_set_new(o, "status", json_string("success"));
+    json_object_set_new(o, "data", d);
+    return respond_json(resp, 200, o);
+}
+
+static int h_buildinfo(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    (void)ctx, (void)req;
+    json_t *o = json_object(), *d = json_object();
+    json_object_set_new(d, "version", json_string(STRATA_VERSION));
+    json_object_set_new(d, "revision", json_string(""));
+    json_object_set_new(d, "branch", json_string(""));
+    json_object_set_new(d, "buildUser", json_string(""));
+    json_object_set_new(d, "buildDate", json_string(""));
+    json_object_set_new(d, "goVersion", json_string(""));
+    json_object_set_new(o, "status", json_string("success"));
+    json_object_set_new(o, "data", d);
+    return respond_json(resp, 200, o);
+}
+
+static void metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
+    char num[ST_FLOAT_BUF];
+    st_fmt_go_g(num, v);
+    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, num);
+}
+
+/* RSS, CPU time and start time from /proc/self/stat (fields 14, 15, 22, 24). */
+static void process_metrics(st_encbuf_t *b) {
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return;
+    unsigned long long utime = 0, stime = 0, start = 0, rss = 0;
+    /* after ")": state(3) ... utime(14) stime(15) ... starttime(22) vsize(23) rss(24) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu %*u %llu",
+               &utime, &stime, &start, &rss) != 4)
+        return;
+    double hz = (double)sysconf(_SC_CLK_TCK);
+    double boot = 0;
+    f = fopen("/proc/stat", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "btime %lf", &boot) == 1) break;
+        fclose(f);
+    }
+    metric(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
+           (double)(utime + stime) / hz);
+    metric(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+           (double)rss * (double)sysconf(_SC_PAGESIZE));
+    metric(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+           boot + (double)start / hz);
+}
+
+static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    (void)req;
+    st_encbuf_t b;
+    st_encbuf_init(&b, 64 << 20);
+    st_db_stats_t ds;
+    st_db_stats(s->db, &ds);
+    metric(&b, "strata_tsdb_head_samples_appended_total", "counter", "Total number of appended samples.",
+           (double)ds.samples_appended_total);
+    metric(&b, "strata_tsdb_head_series", "gauge", "Total number of series in the head block.", (double)ds.head_series);
+    metric(&b, "strata_tsdb_head_chunks", "gauge", "Total number of chunks in the head block.", (double)ds.head_chunks);
+    metric(&b, "strata_tsdb_head_min_time", "gauge", "Minimum time bound of the head block (ms).",
+           (double)ds.head_min_time);
+    metric(&b, "strata_tsdb_head_max_time", "gauge", "Maximum timestamp of the head block (ms).",
+           (double)ds.head_max_time);
+    metric(&b, "strata_tsdb_out_of_order_samples_total", "counter", "Samples refused as out of order.",
+           (double)ds.out_of_order_total);
+    metric(&b, "strata_tsdb_wal_bytes", "gauge", "Size of the write-ahead log in bytes.", (double)ds.wal_bytes);
+    metric(&b, "strata_tsdb_wal_corruptions_total", "counter", "WAL corruptions repaired at open.",
+           (double)ds.wal_corruptions_total);
+    metric(&b, "strata_tsdb_blocks_loaded", "gauge", "Number of currently loaded data blocks.", (double)ds.blocks);
+    metric(&b, "strata_tsdb_compactions_total", "counter", "Total number of compactions (blocks cut from the head).",
+           (double)ds.compactions_total);
+    metric(&b, "strata_tsdb_compaction_failures_total", "counter", "Total number of failed compactions.",
+           (double)ds.compaction_failures_total);
+    const scrape_stats_t *st = scrape_loop_stats(s->loop);
+    uint64_t scrapes = atomic_load(&st->scrapes_total);
+    metric(&b, "strata_scrapes_total", "counter", "Scrapes done.", (double)scrapes);
+    metric(&b, "strata_scrape_failures_total", "counter", "Scrapes that did not ingest (any state but UP).",
+           (double)atomic_load(&st->scrape_failures_total));
+    metric(&b, "strata_scrape_samples_scraped_total", "counter", "Samples parsed from scrape bodies.",
+           (double)atomic_load(&st->samples_scraped_total));
+    metric(&b, "strata_scrape_samples_appended_total", "counter", "Samples of successful scrapes accepted by the TSDB.",
+           (double)atomic_load(&st->samples_appended_total));
+    metric(&b, "strata_scrape_samples_rejected_total", "counter",
+           "Samples the TSDB refused (out of order, duplicate timestamp, too old).",
+           (double)atomic_load(&st->rejected_out_of_order_total));
+    metric(&b, "strata_scrape_body_bytes_total", "counter", "Bytes of scrape bodies (after gzip decoding).",
+           (double)atomic_load(&st->body_bytes_total));
+    st_put_cstr(&b, "# HELP strata_scrape_duration_seconds Time from request to ingested, per scrape.\n"
+                    "# TYPE strata_scrape_duration_seconds summary\n");
+    st_put_fmt(&b, "strata_scrape_duration_seconds_sum %.9f\nstrata_scrape_duration_seconds_count %llu\n",
+               (double)atomic_load(&st->scrape_ns_total) / 1e9, (unsigned long long)scrapes);
+    scrape_loop_metrics(s->loop, &b);
+    metric(&b, "strata_config_last_reload_successful", "gauge", "Whether the last configuration reload succeeded.",
+           atomic_load(&s->last_reload_ok) ? 1 : 0);
+    metric(&b, "strata_config_last_reload_success_timestamp_seconds", "gauge",
+           "Timestamp of the last successful configuration reload.",
+           (double)atomic_load(&s->last_reload_ok_ms) / 1000.0);
+    metric(&b, "strata_config_reloads_total", "counter", "Configuration reloads attempted.",
+           (double)atomic_load(&s->reloads_total));
+    metric(&b, "strata_config_reload_failures_total", "counter", "Configuration reloads that failed.",
+           (double)atomic_load(&s->reload_failures_total));
+    process_metrics(&b);
+    if (b.err) {
+        int err = b.err;
+        st_encbuf_free(&b);
+        return st_errorf(err, "formatting metrics");
+    }
+    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len};
+    return ST_OK;
+}
+
+static int rr_query(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, st_series_set_t **out) {
+    return st_db_select(ctx, ms, mint, maxt, out);
+}
+
+/* The body's Content-Encoding (snappy) cannot be sent: httpserver.h has no
+ * response headers. Prometheus and Thanos clients decode by Content-Type. */
+static int h_read(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    if (!method_is(req, "POST")) return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Only POST requests allowed");
+    size_t len;
+    const void *body = st_http_request_body(req, &len);
+    pthread_mutex_lock(&s->cfg_mu);
+    config_t *c = config_ref(s->cfg);
+    pthread_mutex_unlock(&s->cfg_mu);
+    st_remoteread_opts_t o = {.external_labels = &c->cfg->external_labels};
+    st_remoteread_response_t r;
+    (void)st_remoteread_handle(body, len, &o, rr_query, s->db, &r);
+    config_unref(c);
+    *resp = (st_http_response_t){r.status, r.content_type, (char *)r.body, r.len};
+    r.body = NULL; /* handed to the server */
+    st_remoteread_response_free(&r);
+    return ST_OK;
+}
+
+static int h_not_found_api(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    (void)ctx, (void)req;
+    return respond_error(resp, 404, "not_found", "not served by strata scraper");
+}
+
+int api_register(scraper_t *s, struct st_http_server *srv) {
+    static const struct {
+        const char *path;
+        bool prefix;
+        st_http_handler_fn fn;
+    } routes[] = {
+        {"/-/healthy", false, h_healthy},
+        {"/-/ready", false, h_ready},
+        {"/-/reload", false, h_reload},
+        {"/metrics", false, h_metrics},
+        {"/api/v1/targets", false, h_targets},
+        {"/api/v1/status/config", false, h_config},
+        {"/api/v1/status/flags", false, h_flags},
+        {"/api/v1/status/buildinfo", false, h_buildinfo},
+        {"/api/v1/read", false, h_read},
+        {"/api/v1/", true, h_not_found_api},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        int rc = st_http_server_route(srv, routes[i].path, routes[i].prefix, routes[i].fn, s);
+        if (rc) return rc;
+    }
+    return ST_OK;
+}
