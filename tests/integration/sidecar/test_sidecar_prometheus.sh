@@ -15,7 +15,7 @@
 #    stale and a fresh partial upload, an overlapping copy and a deletion mark;
 #  - compacted (level 2) blocks: skipped unless --shipper.upload-compacted,
 #    and then refused when they overlap a bucket block of the same labels.
-# The same check against `strata scraper` waits for the scraper issue.
+# The same check against `strata scraper`: test_sidecar_scraper.sh.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/lib_sidecar.sh"
 
