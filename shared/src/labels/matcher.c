@@ -25,8 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "strata/regex.h"
 
 #include "strata/buf.h"
 #include "strata/err.h"
@@ -82,39 +81,8 @@ static re_kind_t classify(const char *v, size_t n) {
 }
 
 static int compile_regex(st_matcher_t *m) {
-    size_t n = m->value_len;
-    char *pat = malloc(n + 7);
-    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
-    int rc = ST_OK;
-    if (!pat || !cc) {
-        rc = st_errorf(ST_ENOMEM, "matcher %s: compiling regex", m->name);
-        goto out;
-    }
-    memcpy(pat, "^(?:", 4);
-    memcpy(pat + 4, m->value, n);
-    memcpy(pat + 4 + n, ")$", 2);
-    pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
-    int errcode;
-    PCRE2_SIZE erroff;
-    m->re = pcre2_compile((PCRE2_SPTR)pat, n + 6,
-                          PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_CIRCUMFLEX |
-                              PCRE2_NEVER_BACKSLASH_C,
-                          &errcode, &erroff, cc);
-    if (!m->re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(errcode, msg, sizeof msg);
-        /* report the offset within the user's pattern, not our wrapper */
-        size_t off = erroff < 4 ? 0 : erroff - 4 > n ? n : erroff - 4;
-        rc = st_errorf(ST_EINVAL, "matcher %s: invalid regex \"%s\" at offset %zu: %s", m->name, m->value, off,
-                       (const char *)msg);
-        goto out;
-    }
-    /* no JIT (unsupported CPU, no executable memory) just means slower matching */
-    (void)pcre2_jit_compile(m->re, PCRE2_JIT_COMPLETE);
-out:
-    pcre2_compile_context_free(cc);
-    free(pat);
-    return rc;
+    int rc = st_regex_compile(&m->re, m->value, m->value_len);
+    return rc ? st_errwrap(rc, "matcher %s", m->name) : ST_OK;
 }
 
 static bool regex_matches(const st_matcher_t *m, const char *s, size_t len) {

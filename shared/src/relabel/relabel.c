@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
+#include "strata/regex.h"
 #include <openssl/evp.h>
 
 #include "strata/err.h"
@@ -127,38 +126,10 @@ void st_relabel_free(st_relabel_t *r) {
 size_t st_relabel_len(const st_relabel_t *r) { return r ? r->n : 0; }
 
 static int compile_rule_regex(rule_t *r, size_t idx) {
-    size_t n = strlen(r->regex);
-    char *pat = malloc(n + 7);
-    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
-    int rc = ST_OK;
-    if (!pat || !cc) {
-        rc = st_errorf(ST_ENOMEM, "relabel rule %zu: compiling regex", idx);
-        goto out;
-    }
-    memcpy(pat, "^(?:", 4);
-    memcpy(pat + 4, r->regex, n);
-    memcpy(pat + 4 + n, ")$", 2);
-    pcre2_set_newline(cc, PCRE2_NEWLINE_LF);
-    int errcode;
-    PCRE2_SIZE erroff;
-    r->re = pcre2_compile((PCRE2_SPTR)pat, n + 6,
-                          PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALT_CIRCUMFLEX |
-                              PCRE2_NEVER_BACKSLASH_C,
-                          &errcode, &erroff, cc);
-    if (!r->re) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(errcode, msg, sizeof msg);
-        size_t off = erroff < 4 ? 0 : erroff - 4 > n ? n : erroff - 4;
-        rc = st_errorf(ST_EINVAL, "relabel rule %zu (%s): invalid regex \"%s\" at offset %zu: %s", idx,
-                       action_names[r->action], r->regex, off, (const char *)msg);
-        goto out;
-    }
-    (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE);
+    int rc = st_regex_compile(&r->re, r->regex, strlen(r->regex));
+    if (rc) return st_errwrap(rc, "relabel rule %zu (%s)", idx, action_names[r->action]);
     r->match_all = strcmp(r->regex, DEFAULT_REGEX) == 0 || strcmp(r->regex, ".*") == 0;
-out:
-    pcre2_compile_context_free(cc);
-    free(pat);
-    return rc;
+    return ST_OK;
 }
 
 static char *dup_or(const char *s, const char *dflt) { return strdup(s ? s : dflt); }
