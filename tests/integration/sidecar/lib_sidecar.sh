@@ -193,6 +193,33 @@ dump_equal() {
 	compare_text "$a.txt" "$b.txt" "dump of block $u: local vs downloaded from the bucket"
 }
 
+# check_shipped DATA_DIR BUCKET_DIR OBJSTORE_YML LABELS_JSON — the bucket
+# holds exactly the blocks of DATA_DIR that have samples, each with the
+# expected meta.json, byte-equal files, no tombstones, and a dump of the
+# downloaded copy equal to the local block's. Sets LOCAL to those ULIDs.
+check_shipped() {
+	local data=$1 bucket=$2 obj=$3 labels=$4 u f
+	local -a remote
+	mapfile -t LOCAL < <(sample_blocks "$data")
+	mapfile -t remote < <(block_ulids "$bucket")
+	if [[ "${LOCAL[*]}" != "${remote[*]}" ]]; then
+		fail_check "bucket blocks (${remote[*]}) differ from local blocks with samples (${LOCAL[*]})"
+	else
+		note "OK bucket = local: ${remote[*]}"
+	fi
+	for u in "${LOCAL[@]}"; do
+		[[ -f $bucket/$u/meta.json ]] || { fail_check "$u: no meta.json in the bucket"; continue; }
+		check_bucket_meta "$data/$u" "$bucket/$u/meta.json" "$labels"
+		for f in index $(cd "$data/$u" && ls chunks/*); do
+			cmp -s "$data/$u/$f" "$bucket/$u/$f" || fail_check "$u/$f: bucket copy differs from the local file"
+		done
+		[[ ! -e $bucket/$u/tombstones ]] || fail_check "$u: tombstones were shipped"
+		run_ok download_$u 60 "$STRATA" tools bucket download --objstore.config-file="$obj" "$u" "$IT_WORK/dl" &&
+			dump_equal "$data/$u" "$IT_WORK/dl/$u"
+	done
+	note "checked meta.json, file bytes and dumps of ${#LOCAL[@]} block(s)"
+}
+
 # ---- S3 ----
 
 # start_s3rver DATADIR PORT — sets S3_PID; s3rver knows the key S3RVER/S3RVER

@@ -63,27 +63,8 @@ all_shipped() {
 	shipped "${u[@]}"
 }
 wait_for 20 "the sidecar to ship the last blocks" all_shipped
-mapfile -t LOCAL < <(sample_blocks "$PDATA")
-note "local blocks with samples: ${#LOCAL[@]}"
-
 step "the bucket holds exactly those blocks, each complete and with the thanos section"
-mapfile -t REMOTE < <(block_ulids "$BUCKET")
-if [[ "${LOCAL[*]}" != "${REMOTE[*]}" ]]; then
-	fail_check "bucket blocks (${REMOTE[*]}) differ from local blocks with samples (${LOCAL[*]})"
-else
-	note "OK bucket = local: ${REMOTE[*]}"
-fi
-for u in "${LOCAL[@]}"; do
-	[[ -f $BUCKET/$u/meta.json ]] || { fail_check "$u: no meta.json in the bucket"; continue; }
-	check_bucket_meta "$PDATA/$u" "$BUCKET/$u/meta.json" "$LABELS_JSON"
-	for f in index $(cd "$PDATA/$u" && ls chunks/*); do
-		cmp -s "$PDATA/$u/$f" "$BUCKET/$u/$f" || fail_check "$u/$f: bucket copy differs from the local file"
-	done
-	[[ ! -e $BUCKET/$u/tombstones ]] || fail_check "$u: tombstones were shipped"
-	run_ok download_$u 60 "$STRATA" tools bucket download --objstore.config-file="$OBJ" "$u" "$IT_WORK/dl" &&
-		dump_equal "$PDATA/$u" "$IT_WORK/dl/$u"
-done
-note "checked meta.json, file bytes and dumps of ${#LOCAL[@]} block(s)"
+check_shipped "$PDATA" "$BUCKET" "$OBJ" "$LABELS_JSON"
 
 step "metrics, readiness, clean shutdown"
 [[ $(cat "$IT_WORK/ready.code") == 200 ]] || fail_check "/-/ready answered $(cat "$IT_WORK/ready.code"), want 200"

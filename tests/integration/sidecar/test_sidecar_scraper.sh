@@ -44,24 +44,7 @@ all_shipped() {
 }
 wait_for 20 "the sidecar to ship the last blocks" all_shipped
 term_code "$SC_PID"
-mapfile -t LOCAL < <(sample_blocks "$SDATA")
-note "scraper blocks with samples: ${#LOCAL[@]}"
 
 step "the bucket holds exactly those blocks, each complete and with the thanos section"
-mapfile -t REMOTE < <(block_ulids "$BUCKET")
-if [[ "${LOCAL[*]}" != "${REMOTE[*]}" ]]; then
-	fail_check "bucket blocks (${REMOTE[*]}) differ from the scraper's blocks with samples (${LOCAL[*]})"
-else
-	note "OK bucket = local: ${REMOTE[*]}"
-fi
-for u in "${LOCAL[@]}"; do
-	[[ -f $BUCKET/$u/meta.json ]] || { fail_check "$u: no meta.json in the bucket"; continue; }
-	check_bucket_meta "$SDATA/$u" "$BUCKET/$u/meta.json" "$LABELS_JSON"
-	for f in index $(cd "$SDATA/$u" && ls chunks/*); do
-		cmp -s "$SDATA/$u/$f" "$BUCKET/$u/$f" || fail_check "$u/$f: bucket copy differs from the local file"
-	done
-	run_ok download_$u 60 "$STRATA" tools bucket download --objstore.config-file="$OBJ" "$u" "$IT_WORK/dl" &&
-		dump_equal "$SDATA/$u" "$IT_WORK/dl/$u"
-done
-note "checked meta.json, file bytes and dumps of ${#LOCAL[@]} block(s)"
+check_shipped "$SDATA" "$BUCKET" "$OBJ" "$LABELS_JSON"
 finish
