@@ -6,7 +6,7 @@
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := build-essential cmake pkg-config clang libjansson-dev libpcre2-dev libxxhash-dev \
                 libzstd-dev libcmocka-dev libcurl4-openssl-dev libexpat1-dev libyaml-dev libmicrohttpd-dev \
-                libssl-dev libsnappy-dev libs3-dev protobuf-c-compiler libprotobuf-c-dev \
+                libssl-dev libsnappy-dev libs3-dev libgrpc-dev protobuf-c-compiler libprotobuf-c-dev \
                 prometheus curl python3 jq
 # s3rver (the S3 server of the tests) runs on Node.js; any installed node/npm will do.
 NODE_PACKAGES := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)

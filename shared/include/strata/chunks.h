@@ -36,6 +36,13 @@ int st_chunk_reader_open_mem(st_chunk_reader_t **out, const uint8_t *const *segs
  * free). ST_ECORRUPT with the file and offset in the detail on any problem. */
 int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encoding,
                         const uint8_t **data, size_t *len);
+/* Decode the entry at p[0..len) fetched from a segment (ranged reads):
+ * returns 0 with *need = 0 and the chunk (borrowed from p) set when the
+ * entry fits and its CRC holds; 0 with *need = the entry's full size when p
+ * is too short (fetch that many bytes and call again); ST_ECORRUPT on a
+ * bad length or CRC, naming `what`. st_chunk_reader_get uses it too. */
+int st_chunk_decode_entry(const uint8_t *p, size_t len, const char *what, uint8_t *encoding, const uint8_t **data,
+                          size_t *dlen, uint64_t *need);
 uint64_t st_chunk_reader_size(const st_chunk_reader_t *r); /* total bytes of all segments */
 void st_chunk_reader_free(st_chunk_reader_t *r);
 

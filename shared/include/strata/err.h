@@ -20,7 +20,9 @@ enum {
     ST_ENOTFOUND = -5, /* the thing asked for does not exist */
     ST_ELIMIT = -6,    /* a size cap or resource limit was hit */
     ST_EEXIST = -7,    /* already exists */
-    ST_EUNSUPPORTED = -8 /* valid input we do not handle (e.g. histogram chunks) */
+    ST_EUNSUPPORTED = -8, /* valid input we do not handle (e.g. histogram chunks) */
+    ST_ECANCELED = -9,    /* the caller (or the peer of a call) gave up */
+    ST_ETIMEDOUT = -10    /* a deadline passed */
 };
 
 /* Static name of a code: "corrupt data", "I/O error", ... */

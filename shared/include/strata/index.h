@@ -72,4 +72,29 @@ int st_index_postings(const st_index_reader_t *r, const char *name, const char *
 int st_index_series(const st_index_reader_t *r, uint32_t id, st_labels_t *lbls,
                     st_chunk_meta_t **chunks, size_t *nchunks);
 
+/* ---- format-level decoders over fetched bytes ----
+ * For readers that fetch pieces of an index by ranged reads (the store
+ * gateway) instead of mapping it; the mapped reader above uses them too. */
+
+/* A postings list: p[0..len) = be32 len | be32 n | n x be32 ID | be32 crc
+ * (exactly; trailing bytes are ST_ECORRUPT). CRC and ascending IDs are
+ * checked; `what` names the list in error details. *out owned. */
+int st_index_decode_postings(const uint8_t *p, size_t len, const char *what, st_postings_t *out);
+
+/* Size of the series entry starting at p (uvarint len | body | crc), so a
+ * reader that fetched too few bytes knows how many it needs. ST_ECORRUPT
+ * if even the length prefix is malformed; 0 with *need = 0 when p is too
+ * short to hold the prefix. */
+int st_index_series_entry_size(const uint8_t *p, size_t len, uint64_t *need);
+
+/* Resolve a v2 symbol reference; how the mapped reader and the
+ * index-header look symbols up. */
+typedef int (*st_index_symbol_fn)(void *ctx, uint32_t ref, const char **s, size_t *len);
+
+/* Decode the series entry at p[0..len) (len >= its entry size). Checks
+ * CRC, label order, symbol refs; `what` names it in errors. lbls and
+ * chunks as in st_index_series (either may be NULL). */
+int st_index_decode_series(const uint8_t *p, size_t len, st_index_symbol_fn sym, void *sym_ctx, const char *what,
+                           st_labels_t *lbls, st_chunk_meta_t **chunks, size_t *nchunks);
+
 #endif

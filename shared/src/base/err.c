@@ -20,6 +20,8 @@ const char *st_strerror(int code) {
     case ST_ELIMIT: return "limit exceeded";
     case ST_EEXIST: return "already exists";
     case ST_EUNSUPPORTED: return "unsupported";
+    case ST_ECANCELED: return "canceled";
+    case ST_ETIMEDOUT: return "deadline exceeded";
     default: return "unknown error";
     }
 }
