@@ -136,7 +136,9 @@ typedef struct {
 
 /* A channel to target ("127.0.0.1:10901", "dns:///host:port"). Connects
  * lazily; a dead target shows up as ST_EIO on calls. Safe for concurrent
- * calls from several threads. */
+ * calls from several threads. With opts->tls the PEM files are read and
+ * checked here: a missing or wrong file is ST_EINVAL naming it (without
+ * opts->tls they are ignored, as Thanos ignores its TLS client flags). */
 int st_grpc_client_new(st_grpc_client_t **out, const char *target, const st_grpc_client_opts_t *opts);
 void st_grpc_client_free(st_grpc_client_t *c); /* NULL ok; calls must be finished */
 const char *st_grpc_client_target(const st_grpc_client_t *c);
