@@ -27,6 +27,13 @@ static const cmd_t bucket_cmds[] = {
     {"download", tools_bucket_download, "Download one block into a local directory."},
 };
 
+static const cmd_t store_cmds[] = {
+    {"series", tools_store_series, "Print the series a StoreAPI server serves (as tsdb dump, or label sets)."},
+    {"label-names", tools_store_label_names, "Print the label names a StoreAPI server knows."},
+    {"label-values", tools_store_label_values, "Print the values of one label (--label=NAME)."},
+    {"info", tools_store_info, "Print a StoreAPI server's Info: component, time range, label sets."},
+};
+
 static const struct {
     const char *name;
     const cmd_t *cmds;
@@ -34,6 +41,7 @@ static const struct {
 } groups[] = {
     {"tsdb", tsdb_cmds, sizeof tsdb_cmds / sizeof tsdb_cmds[0]},
     {"bucket", bucket_cmds, sizeof bucket_cmds / sizeof bucket_cmds[0]},
+    {"store", store_cmds, sizeof store_cmds / sizeof store_cmds[0]},
 };
 
 static void usage(FILE *f) {
@@ -77,7 +85,7 @@ int tools_main(int argc, char **argv) {
     size_t g = 0, ng = sizeof groups / sizeof groups[0];
     while (g < ng && strcmp(argv[1], groups[g].name) != 0) g++;
     if (g == ng) {
-        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket)\n", argv[1]);
+        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket, store)\n", argv[1]);
         return 2;
     }
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {

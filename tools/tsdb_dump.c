@@ -5,7 +5,6 @@
 #include <stdlib.h>
 
 #include "strata/flags.h"
-#include "strata/textfmt.h"
 #include "tools_int.h"
 
 int tools_tsdb_dump(int argc, char **argv) {
@@ -58,24 +57,11 @@ int tools_tsdb_dump(int argc, char **argv) {
     static char obuf[1 << 20];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     while ((rc = st_series_set_next(set)) == 1) {
-        st_encbuf_reset(&line);
-        st_put_labels_go(&line, st_series_set_labels(set));
-        st_put_u8(&line, ' ');
-        size_t prefix = line.len;
+        size_t prefix = tools_dump_series(&line, st_series_set_labels(set));
         int64_t t;
         double v;
-        while ((rc = st_series_set_sample(set, &t, &v)) == 1) {
-            char num[ST_FLOAT_BUF];
-            size_t n = st_fmt_go_g(num, v);
-            line.len = prefix;
-            st_put_bytes(&line, num, n);
-            st_put_fmt(&line, " %lld\n", (long long)t);
-            if (line.err) {
-                rc = line.err;
-                break;
-            }
-            fwrite(line.p, 1, line.len, stdout);
-        }
+        while ((rc = st_series_set_sample(set, &t, &v)) == 1)
+            if ((rc = tools_dump_sample(&line, prefix, t, v, stdout))) break;
         if (rc < 0) break;
     }
     if (rc < 0) {
