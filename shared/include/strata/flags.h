@@ -12,12 +12,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
-typedef enum { ST_FLAG_STRING, ST_FLAG_INT64, ST_FLAG_BOOL, ST_FLAG_DURATION } st_flag_kind_t;
+typedef enum { ST_FLAG_STRING, ST_FLAG_INT64, ST_FLAG_BOOL, ST_FLAG_DURATION, ST_FLAG_STRINGS } st_flag_kind_t;
+
+/* A repeatable string flag (--store=a --store=b), like kingpin's Strings():
+ * each occurrence appends. v is malloc'd (free() it, even after a failed
+ * parse); the strings are borrowed from argv. */
+typedef struct {
+    const char **v;
+    size_t n;
+} st_flag_strings_t;
 
 typedef struct {
     const char *name;    /* without the leading "--" */
     st_flag_kind_t kind;
-    void *dst;           /* const char **, int64_t *, bool *, int64_t * (ms) */
+    void *dst;           /* const char **, int64_t *, bool *, int64_t * (ms), st_flag_strings_t * */
     const char *help;
 } st_flag_t;
 

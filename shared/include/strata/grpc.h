@@ -106,6 +106,10 @@ int st_grpc_server_add_stream(st_grpc_server_t *s, const char *method, st_grpc_s
  * address or file in the detail. */
 int st_grpc_server_start(st_grpc_server_t *s, const char *addr, int *bound_port);
 void st_grpc_server_set_serving(st_grpc_server_t *s, bool serving);
+/* Run fn(ctx) in st_grpc_server_free once no handler runs any more (in
+ * reverse order of registration): how a layer registering handlers with
+ * its own state (storeapi) frees that state with the server. */
+int st_grpc_server_on_free(st_grpc_server_t *s, void (*fn)(void *ctx), void *ctx);
 /* Stop accepting, cancel calls in flight (their handlers see cancellation),
  * join the workers, free. NULL ok. */
 void st_grpc_server_free(st_grpc_server_t *s);

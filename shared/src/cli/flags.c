@@ -73,6 +73,14 @@ static int set_flag(const st_flag_t *f, const char *val) {
         else if (strcmp(val, "false") == 0) *(bool *)f->dst = false;
         else return st_errorf(ST_EINVAL, "flag --%s: expected true or false, got \"%s\"", f->name, val);
         return ST_OK;
+    case ST_FLAG_STRINGS: {
+        st_flag_strings_t *l = f->dst;
+        const char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+        if (!v) return st_errorf(ST_ENOMEM, "flag --%s: allocation failed", f->name);
+        v[l->n++] = val;
+        l->v = v;
+        return ST_OK;
+    }
     }
     return ST_EINVAL;
 }
@@ -138,7 +146,8 @@ void st_flags_usage(FILE *f, const char *usage, const char *summary, const st_fl
     if (nflags) fprintf(f, "\nFlags:\n  -h, --help  Show this help.\n");
     for (size_t i = 0; i < nflags; i++) {
         const char *arg = flags[i].kind == ST_FLAG_BOOL ? "" : flags[i].kind == ST_FLAG_DURATION ? "=DURATION"
-                          : flags[i].kind == ST_FLAG_INT64 ? "=INT" : "=STRING";
+                          : flags[i].kind == ST_FLAG_INT64 ? "=INT"
+                          : flags[i].kind == ST_FLAG_STRINGS ? "=STRING ..." : "=STRING";
         fprintf(f, "  --%s%s\n      %s\n", flags[i].name, arg, flags[i].help);
     }
 }

@@ -69,6 +69,11 @@ struct st_grpc_server {
     worker_t *workers;
     int nstarted;
     atomic_bool serving, stopping;
+    struct on_free {
+        void (*fn)(void *);
+        void *ctx;
+    } *on_free;
+    size_t non_free;
 };
 
 struct st_grpc_call {
@@ -511,9 +516,22 @@ int st_grpc_server_start(st_grpc_server_t *s, const char *addr, int *bound_port)
     return ST_OK;
 }
 
+int st_grpc_server_on_free(st_grpc_server_t *s, void (*fn)(void *ctx), void *ctx) {
+    struct on_free *v = realloc(s->on_free, (s->non_free + 1) * sizeof *v);
+    if (!v) return st_errorf(ST_ENOMEM, "gRPC server: registering a cleanup");
+    v[s->non_free++] = (struct on_free){fn, ctx};
+    s->on_free = v;
+    return ST_OK;
+}
+
 void st_grpc_server_free(st_grpc_server_t *s) {
     if (!s) return;
     if (s->server) stop_server(s);
+    while (s->non_free) {
+        struct on_free *f = &s->on_free[--s->non_free];
+        f->fn(f->ctx);
+    }
+    free(s->on_free);
     free_paths(s);
     free(s);
     grpc_shutdown();
