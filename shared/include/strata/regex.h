@@ -21,4 +21,9 @@
  * caller's pattern. *out is owned: pcre2_code_free(). */
 int st_regex_compile(pcre2_code **out, const char *re, size_t len);
 
+/* Label matchers (not relabel rules) also require the bare pattern to be a
+ * regex, as Prometheus's FastRegexMatcher parses it unanchored too:
+ * "a)|(b" compiles as ^(?:a)|(b)$ but is refused. ST_EINVAL as above. */
+int st_regex_check_bare(const char *re, size_t len);
+
 #endif

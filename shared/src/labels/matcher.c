@@ -77,7 +77,8 @@ static re_kind_t classify(const char *v, size_t n) {
 }
 
 static int compile_regex(st_matcher_t *m) {
-    int rc = st_regex_compile(&m->re, m->value, m->value_len);
+    int rc = st_regex_check_bare(m->value, m->value_len);
+    if (!rc) rc = st_regex_compile(&m->re, m->value, m->value_len);
     return rc ? st_errwrap(rc, "matcher %s", m->name) : ST_OK;
 }
 

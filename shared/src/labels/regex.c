@@ -40,3 +40,17 @@ out:
     free(pat);
     return rc;
 }
+
+int st_regex_check_bare(const char *re, size_t len) {
+    int errcode;
+    PCRE2_SIZE erroff;
+    pcre2_code *code = pcre2_compile((PCRE2_SPTR)re, len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &errcode, &erroff, NULL);
+    if (code) {
+        pcre2_code_free(code);
+        return ST_OK;
+    }
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(errcode, msg, sizeof msg);
+    return st_errorf(ST_EINVAL, "invalid regex \"%.*s\" at offset %zu: %s", (int)len, re,
+                     (size_t)(erroff > len ? len : erroff), (const char *)msg);
+}

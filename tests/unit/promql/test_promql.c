@@ -22,9 +22,7 @@
 #include "strata/promql.h"
 
 /* Regex errors come from PCRE2 (labels/regex.c), not Go's regexp: same
- * position, other wording. And 2.42 also parses a matcher's regex without
- * the anchoring group, so an unbalanced `a)|(b` fails there but not in the
- * shared matcher compile. */
+ * position, other wording. */
 static const char *const known_divergences[] = {
     "foo{a=~\"(\"}",
     "foo{a=~\"[a-\"}",
