@@ -38,9 +38,13 @@ int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encod
                         const uint8_t **data, size_t *len);
 /* Decode the entry at p[0..len) fetched from a segment (ranged reads):
  * returns 0 with *need = 0 and the chunk (borrowed from p) set when the
- * entry fits and its CRC holds; 0 with *need = the entry's full size when p
- * is too short (fetch that many bytes and call again); ST_ECORRUPT on a
- * bad length or CRC, naming `what`. st_chunk_reader_get uses it too. */
+ * entry fits and its CRC holds; 0 with *need > len when p is too short:
+ * fetch *need bytes from the same offset and call again (when even the
+ * length field was cut off, *need covers the longest length field, and
+ * the next call yields the entry's full size). *need is untrusted: cap it
+ * by the segment size. ST_ECORRUPT on a bad length or CRC; the detail
+ * starts with "<what>: " (what may be NULL: the caller then wraps it, as
+ * st_chunk_reader_get does, which uses this decoder too). */
 int st_chunk_decode_entry(const uint8_t *p, size_t len, const char *what, uint8_t *encoding, const uint8_t **data,
                           size_t *dlen, uint64_t *need);
 uint64_t st_chunk_reader_size(const st_chunk_reader_t *r); /* total bytes of all segments */

@@ -74,26 +74,34 @@ int st_index_series(const st_index_reader_t *r, uint32_t id, st_labels_t *lbls,
 
 /* ---- format-level decoders over fetched bytes ----
  * For readers that fetch pieces of an index by ranged reads (the store
- * gateway) instead of mapping it; the mapped reader above uses them too. */
+ * gateway) instead of mapping it; the mapped reader above uses them too.
+ * Error details start with "<what>: " (what may be NULL: the detail then
+ * starts bare and the caller prefixes it with st_errwrap). */
 
-/* A postings list: p[0..len) = be32 len | be32 n | n x be32 ID | be32 crc
- * (exactly; trailing bytes are ST_ECORRUPT). CRC and ascending IDs are
- * checked; `what` names the list in error details. *out owned. */
+/* A postings list: p[0..len) = be32 len | be32 n | n x be32 ID | be32 crc,
+ * optionally followed by up to 3 zero bytes of 4-byte alignment padding
+ * (so the range [list offset, next list's offset) that the index-header
+ * hands out is accepted as is); any other trailing byte is ST_ECORRUPT.
+ * CRC, len = 4 + 4n and ascending IDs are checked. *out owned. */
 int st_index_decode_postings(const uint8_t *p, size_t len, const char *what, st_postings_t *out);
 
 /* Size of the series entry starting at p (uvarint len | body | crc), so a
  * reader that fetched too few bytes knows how many it needs. ST_ECORRUPT
- * if even the length prefix is malformed; 0 with *need = 0 when p is too
- * short to hold the prefix. */
+ * if the length prefix is malformed or above 4 GiB; 0 with *need = 0 when
+ * p is too short to hold the prefix. *need is untrusted: cap it by the
+ * index size before fetching. */
 int st_index_series_entry_size(const uint8_t *p, size_t len, uint64_t *need);
 
 /* Resolve a v2 symbol reference; how the mapped reader and the
- * index-header look symbols up. */
+ * index-header look symbols up. *s is borrowed and must stay valid while
+ * the decoded labels are being copied. Unknown refs: ST_ECORRUPT with a
+ * detail naming the ref (the decoder prefixes the label's position). */
 typedef int (*st_index_symbol_fn)(void *ctx, uint32_t ref, const char **s, size_t *len);
 
-/* Decode the series entry at p[0..len) (len >= its entry size). Checks
- * CRC, label order, symbol refs; `what` names it in errors. lbls and
- * chunks as in st_index_series (either may be NULL). */
+/* Decode the series entry at p[0..len) (len >= its entry size; bytes after
+ * the entry, such as the padding to the next 16-byte boundary, are
+ * ignored). Checks CRC, label order, symbol refs, non-empty names and
+ * values. lbls and chunks as in st_index_series (either may be NULL). */
 int st_index_decode_series(const uint8_t *p, size_t len, st_index_symbol_fn sym, void *sym_ctx, const char *what,
                            st_labels_t *lbls, st_chunk_meta_t **chunks, size_t *nchunks);
 

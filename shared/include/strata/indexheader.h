@@ -1,23 +1,28 @@
 /*
  * indexheader.h — the binary index-header of a block in object storage,
  * the file Thanos's store gateway keeps per block instead of the index.
- * Layout (byte-compatible with Thanos's index-header v1) at the top of
- * shared/src/indexheader/indexheader.c:
+ * Layout (byte-identical to what Thanos's index-header v1 writer produces
+ * for the same index) at the top of shared/src/indexheader/indexheader.c:
  *
  *   be32 0xBAAAD792 | u8 1 | u8 index version (2) | be64 postings offset
  *   table offset IN THE INDEX | symbol table (verbatim copy) | postings
- *   offset table (verbatim copy) | TOC: be64 symbols, be64 postings offset
- *   table (offsets IN THE HEADER) | CRC32C of the TOC
+ *   offset table (verbatim copy) | the index's 52-byte TOC (verbatim: Thanos
+ *   copies from the postings offset table to the end of the index) |
+ *   TOC: be64 symbols, be64 postings offset table (offsets IN THE HEADER) |
+ *   CRC32C of the TOC
  *
- * It is built from ranged reads of the index object (TOC, symbol table,
- * postings offset table: never the series or postings sections), written
- * durably next to the store's data, and mmapped. In memory it keeps every
- * 32nd symbol offset and every 32nd postings-offset entry, so RAM is a
- * small fraction of the file and the file ~ symbols + offset table.
+ * It is built from ranged reads of the index object (its first 5 bytes,
+ * TOC, symbol table, postings offset table: never the series or postings
+ * sections), written durably next to the store's data, and mmapped. In
+ * memory it keeps the label names, every 32nd symbol offset and every 32nd
+ * postings-offset entry of each name (plus its last), so RAM is a small
+ * fraction of the file and the file ~ symbols + offset table.
  *
  * With the header a store answers label names/values itself and learns the
  * byte range of any postings list inside the index, which it then fetches
  * with a ranged read and decodes with st_index_decode_postings().
+ *
+ * A reader is immutable after open and may be shared by threads.
  */
 #ifndef STRATA_INDEXHEADER_H
 #define STRATA_INDEXHEADER_H
@@ -42,9 +47,14 @@ int st_indexheader_build(st_range_read_fn read, void *ctx, uint64_t index_size, 
 
 typedef struct st_indexheader st_indexheader_t;
 
-/* mmap and validate (magic, versions, TOC CRC, section CRCs, offset table
- * order). The index-header is as untrusted as the bucket it came from. */
+/* mmap and validate (magic, versions, both TOCs, section bounds and CRCs,
+ * every symbol and entry, symbol and entry order, list offsets ascending,
+ * label names present as symbols). The index-header is as untrusted as the
+ * bucket it came from; ST_ECORRUPT names the file and the section. */
 int st_indexheader_open(st_indexheader_t **out, const char *path);
+/* Same over a borrowed memory image (kept until free); `name` is used in
+ * error details. */
+int st_indexheader_open_mem(st_indexheader_t **out, const uint8_t *p, size_t len, const char *name);
 void st_indexheader_free(st_indexheader_t *h); /* NULL ok */
 
 /* Bytes of the file and bytes of RAM the reader holds (for metrics). */
@@ -56,14 +66,19 @@ uint64_t st_indexheader_mem_size(const st_indexheader_t *h);
 int st_indexheader_symbol(const st_indexheader_t *h, uint32_t ref, const char **s, size_t *len);
 
 /* Label names, ascending, excluding the all-postings key. Owned array of
- * borrowed NUL-terminated strings (free() the array only). */
+ * NUL-terminated strings borrowed from the reader (free() the array only). */
 int st_indexheader_label_names(const st_indexheader_t *h, const char ***out, size_t *n);
-/* Values of name, ascending; same ownership. Unknown name: n = 0. */
+/* Values of name, ascending. One allocation holding the array and the
+ * NUL-terminated strings (values live in the mapping without a NUL):
+ * free() the array only. Unknown name: *out NULL, n = 0. */
 int st_indexheader_label_values(const st_indexheader_t *h, const char *name, const char ***out, size_t *n);
 
-/* A postings list's place in the index: [off, off+len) holds
- * be32 len | be32 n | n x be32 | crc, i.e. what st_index_decode_postings
- * takes. ("", "") is the all-postings list. */
+/* A postings list's place in the index: [off, off+len) = [its offset, the
+ * next list's offset), or for the last list [its offset, the label offset
+ * table). It holds be32 len | be32 n | n x be32 | crc, plus at most 3 zero
+ * bytes of alignment padding from writers that leave gaps (none from
+ * Prometheus: lists are 4-byte aligned and 12 + 4n long), i.e. exactly what
+ * st_index_decode_postings accepts. ("", "") is the all-postings list. */
 typedef struct {
     uint64_t off, len;
 } st_index_range_t;

@@ -322,6 +322,37 @@ out:
     return rc;
 }
 
+int st_chunk_decode_entry(const uint8_t *p, size_t len, const char *what, uint8_t *encoding, const uint8_t **data,
+                          size_t *dlen, uint64_t *need) {
+    *need = 0;
+    /* Details start with "what: " when the caller named the entry, bare
+     * otherwise (the mapped reader wraps them, formatting only on error). */
+    const char *w = what ? what : "", *sep = what ? ": " : "";
+    uint64_t n;
+    size_t vn = st_uvarint_get(p, len < ENTRY_MAX_LEN_FIELD ? len : ENTRY_MAX_LEN_FIELD, &n);
+    if (vn == 0) {
+        if (len >= ENTRY_MAX_LEN_FIELD) return st_errorf(ST_ECORRUPT, "%s%sbad length varint", w, sep);
+        /* enough for the longest length field and the smallest entry */
+        *need = ENTRY_MAX_LEN_FIELD + 1 + 4;
+        return ST_OK;
+    }
+    /* n < 2^35 (5 varint bytes), so this cannot overflow */
+    uint64_t total = vn + 1 + n + 4;
+    if (total > len) {
+        *need = total;
+        return ST_OK;
+    }
+    const uint8_t *e = p + vn;
+    uint32_t stored = st_be32(e + 1 + n), computed = st_crc32c(0, e, 1 + n);
+    if (stored != computed)
+        return st_errorf(ST_ECORRUPT, "%s%sCRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 ")", w, sep,
+                         stored, computed);
+    *encoding = e[0];
+    *data = e + 1;
+    *dlen = (size_t)n;
+    return ST_OK;
+}
+
 int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encoding, const uint8_t **data,
                         size_t *len) {
     uint64_t segno = ref >> 32;
@@ -333,28 +364,14 @@ int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encod
     if (off < SEG_HEADER)
         return st_errorf(ST_ECORRUPT, "chunks %s: ref 0x%016" PRIx64 ": offset %" PRIu32 " is inside the header",
                          s->name, ref, off);
-    if ((uint64_t)off + ENTRY_MAX_LEN_FIELD > s->len)
+    if (off >= s->len)
         return st_errorf(ST_ECORRUPT, "chunks %s: chunk at offset %" PRIu32 ": beyond the end of the %zu-byte file",
                          s->name, off, s->len);
-    uint64_t dlen;
-    size_t vn = st_uvarint_get(s->p + off, ENTRY_MAX_LEN_FIELD, &dlen);
-    if (vn == 0)
-        return st_errorf(ST_ECORRUPT, "chunks %s: chunk at offset %" PRIu32 ": bad length varint", s->name, off);
-    /* dlen < 2^35 (5 varint bytes), so this cannot overflow */
-    uint64_t start = (uint64_t)off + vn, end = start + 1 + dlen + 4;
-    if (end > s->len)
-        return st_errorf(ST_ECORRUPT,
-                         "chunks %s: chunk at offset %" PRIu32 ": length %" PRIu64 " runs past the end of the %zu-byte file",
-                         s->name, off, dlen, s->len);
-    const uint8_t *p = s->p + start;
-    uint32_t stored = st_be32(p + 1 + dlen), computed = st_crc32c(0, p, 1 + dlen);
-    if (stored != computed)
-        return st_errorf(ST_ECORRUPT,
-                         "chunks %s: chunk at offset %" PRIu32 ": CRC mismatch (stored 0x%08" PRIx32 ", computed 0x%08" PRIx32 ")",
-                         s->name, off, stored, computed);
-    *encoding = p[0];
-    *data = p + 1;
-    *len = (size_t)dlen;
+    uint64_t need;
+    int rc = st_chunk_decode_entry(s->p + off, s->len - off, NULL, encoding, data, len, &need);
+    if (!rc && need)
+        rc = st_errorf(ST_ECORRUPT, "entry runs past the end of the %zu-byte file", s->len);
+    if (rc) return st_errwrap(rc, "chunks %s: chunk at offset %" PRIu32, s->name, off);
     return ST_OK;
 }
 

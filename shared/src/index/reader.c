@@ -20,7 +20,6 @@
  * the offset of each symbol's length varint.
  */
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,30 +352,45 @@ int st_index_label_values(const st_index_reader_t *r, const char *name, const ch
     return 0;
 }
 
-int st_index_postings(const st_index_reader_t *r, const char *name, const char *value, st_postings_t *out) {
+/* ---- format-level decoders (also behind the mapped reader) ---- */
+
+/* Details start with "what: " when the caller named the bytes; without a
+ * name they start bare and the caller wraps them (st_errwrap), which keeps
+ * formatting off the mapped reader's hot path. */
+#define WHAT_FMT "%s%s"
+#define WHAT_ARG(w) (w) ? (w) : "", (w) ? ": " : ""
+
+int st_index_decode_postings(const uint8_t *p, size_t len, const char *what, st_postings_t *out) {
     out->ids = NULL;
     out->n = 0;
-    const pot_name_t *pn = find_name(r, name);
-    const pot_value_t *pv = pn ? find_value(pn, value) : NULL;
-    if (!pv) return 0;
-    char what[160];
-    snprintf(what, sizeof what, "postings list %.64s=\"%.64s\"", name, value);
-    st_decbuf_t d;
-    int rc = section_at(r, pv->off, what, &d);
-    if (rc) return rc;
-    size_t len = st_dec_remaining(&d);
-    uint32_t n = st_dec_be32(&d);
-    if (d.err || (uint64_t)n * 4 + 4 != len)
-        return st_errorf(ST_ECORRUPT, "index %s: %s at offset %llu: length %zu does not hold %u entries", r->name,
-                         what, (unsigned long long)pv->off, len, n);
+    if (len < 12)
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "%zu bytes cannot hold a postings list (minimum 12)", WHAT_ARG(what),
+                         len);
+    uint32_t blen = st_be32(p);
+    if ((uint64_t)blen + 8 > len)
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "length %u exceeds the %zu bytes given", WHAT_ARG(what), blen, len);
+    /* Up to 3 zero bytes of 4-byte alignment padding may follow. */
+    size_t tail = len - 8 - blen;
+    bool padding = tail < 4;
+    for (size_t i = 0; padding && i < tail; i++) padding = p[8 + blen + i] == 0;
+    if (!padding)
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "%zu bytes after the list are not alignment padding", WHAT_ARG(what),
+                         tail);
+    const uint8_t *body = p + 4;
+    uint32_t stored = st_be32(body + blen), computed = st_crc32c(0, body, blen);
+    if (stored != computed)
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "CRC mismatch (stored 0x%08x, computed 0x%08x)", WHAT_ARG(what),
+                         stored, computed);
+    uint32_t n = st_be32(body);
+    if ((uint64_t)n * 4 + 4 != blen)
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "length %u does not hold %u entries", WHAT_ARG(what), blen, n);
     uint32_t *ids = malloc((n ? n : 1) * sizeof *ids);
-    if (!ids) return st_errorf(ST_ENOMEM, "index %s: %s: %u entries", r->name, what, n);
+    if (!ids) return st_errorf(ST_ENOMEM, WHAT_FMT "%u entries", WHAT_ARG(what), n);
     for (uint32_t i = 0; i < n; i++) {
-        ids[i] = st_dec_be32(&d);
+        ids[i] = st_be32(body + 4 + 4 * (size_t)i);
         if (i > 0 && ids[i] <= ids[i - 1]) {
             free(ids);
-            return st_errorf(ST_ECORRUPT, "index %s: %s at offset %llu: series IDs not ascending at entry %u",
-                             r->name, what, (unsigned long long)pv->off, i);
+            return st_errorf(ST_ECORRUPT, WHAT_FMT "series IDs not ascending at entry %u", WHAT_ARG(what), i);
         }
     }
     out->ids = ids;
@@ -384,71 +398,88 @@ int st_index_postings(const st_index_reader_t *r, const char *name, const char *
     return 0;
 }
 
-int st_index_series(const st_index_reader_t *r, uint32_t id, st_labels_t *lbls, st_chunk_meta_t **chunks,
-                    size_t *nchunks) {
+/* Entries above 4 GiB cannot be genuine (every other length field of the
+ * format is 32 bits) and would make ranged readers fetch absurd amounts. */
+#define SERIES_ENTRY_MAX ((uint64_t)UINT32_MAX)
+
+int st_index_series_entry_size(const uint8_t *p, size_t len, uint64_t *need) {
+    *need = 0;
+    uint64_t blen;
+    size_t vn = st_uvarint_get(p, len, &blen);
+    if (vn == 0) {
+        if (len < 10) return 0; /* a shorter uvarint only fails by running out of bytes */
+        return st_errorf(ST_ECORRUPT, "series entry: malformed length uvarint");
+    }
+    if (blen > SERIES_ENTRY_MAX)
+        return st_errorf(ST_ECORRUPT, "series entry: length %llu exceeds %llu", (unsigned long long)blen,
+                         (unsigned long long)SERIES_ENTRY_MAX);
+    *need = vn + blen + 4;
+    return 0;
+}
+
+int st_index_decode_series(const uint8_t *p, size_t len, st_index_symbol_fn sym, void *sym_ctx, const char *what,
+                           st_labels_t *lbls, st_chunk_meta_t **chunks, size_t *nchunks) {
     if (lbls) {
         lbls->v = NULL;
         lbls->n = 0;
     }
     if (chunks) *chunks = NULL;
     if (nchunks) *nchunks = 0;
-    uint64_t off = (uint64_t)id * 16;
-    if (off >= r->len)
-        return st_errorf(ST_ECORRUPT, "index %s: series %u: offset %llu beyond file size %zu", r->name, id,
-                         (unsigned long long)off, r->len);
-    st_decbuf_t d;
-    st_decbuf_init(&d, r->p + off, r->len - off);
-    uint64_t blen = st_dec_uvarint(&d);
-    if (d.err || blen > st_dec_remaining(&d) || st_dec_remaining(&d) - blen < 4)
-        return st_errorf(ST_ECORRUPT, "index %s: series %u at offset %llu: length exceeds file size %zu", r->name,
-                         id, (unsigned long long)off, r->len);
-    const uint8_t *body = d.p;
+    uint64_t need;
+    int rc = st_index_series_entry_size(p, len, &need);
+    if (rc) return what ? st_errwrap(rc, "%s", what) : rc;
+    if (need == 0 || need > len)
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "entry length exceeds the %zu bytes given", WHAT_ARG(what), len);
+    uint64_t blen;
+    size_t vn = st_uvarint_get(p, len, &blen);
+    const uint8_t *body = p + vn;
     uint32_t stored = st_be32(body + blen), computed = st_crc32c(0, body, blen);
     if (stored != computed)
-        return st_errorf(ST_ECORRUPT,
-                         "index %s: series %u at offset %llu: CRC mismatch (stored 0x%08x, computed 0x%08x)",
-                         r->name, id, (unsigned long long)off, stored, computed);
+        return st_errorf(ST_ECORRUPT, WHAT_FMT "CRC mismatch (stored 0x%08x, computed 0x%08x)", WHAT_ARG(what),
+                         stored, computed);
+    st_decbuf_t d;
     st_decbuf_init(&d, body, blen);
 
-    int rc = 0;
     st_label_t *pairs = NULL;
     st_chunk_meta_t *metas = NULL;
     uint64_t nl = st_dec_uvarint(&d);
     if (d.err || nl > st_dec_remaining(&d) / 2) {
-        rc = st_errorf(ST_ECORRUPT, "index %s: series %u: label count %llu exceeds the entry", r->name, id,
+        rc = st_errorf(ST_ECORRUPT, WHAT_FMT "label count %llu exceeds the entry", WHAT_ARG(what),
                        (unsigned long long)nl);
         goto out;
     }
     if (lbls && !(pairs = malloc((nl ? nl : 1) * sizeof *pairs))) {
-        rc = st_errorf(ST_ENOMEM, "index %s: series %u: %llu labels", r->name, id, (unsigned long long)nl);
+        rc = st_errorf(ST_ENOMEM, WHAT_FMT "%llu labels", WHAT_ARG(what), (unsigned long long)nl);
         goto out;
     }
     uint64_t prev_name = 0;
     for (uint64_t i = 0; i < nl; i++) {
         uint64_t nr = st_dec_uvarint(&d), vr = st_dec_uvarint(&d);
         if (d.err) {
-            rc = st_errorf(ST_ECORRUPT, "index %s: series %u: label %llu truncated", r->name, id,
+            rc = st_errorf(ST_ECORRUPT, WHAT_FMT "label %llu truncated", WHAT_ARG(what), (unsigned long long)i);
+            goto out;
+        }
+        /* v2 refs are positions in the sorted symbol table: ordering refs orders names */
+        if (i > 0 && nr <= prev_name) {
+            rc = st_errorf(ST_ECORRUPT, WHAT_FMT "label names not sorted and unique at label %llu", WHAT_ARG(what),
                            (unsigned long long)i);
             goto out;
         }
-        if (nr >= r->nsyms || vr >= r->nsyms) {
-            rc = st_errorf(ST_ECORRUPT, "index %s: series %u: label %llu symbol ref %llu out of range (%zu symbols)",
-                           r->name, id, (unsigned long long)i, (unsigned long long)(nr >= r->nsyms ? nr : vr),
-                           r->nsyms);
-            goto out;
-        }
-        if (i > 0 && nr <= prev_name) {
-            rc = st_errorf(ST_ECORRUPT, "index %s: series %u: label names not sorted and unique at label %llu",
-                           r->name, id, (unsigned long long)i);
-            goto out;
-        }
         prev_name = nr;
+        if (nr > UINT32_MAX || vr > UINT32_MAX) {
+            rc = st_errorf(ST_ECORRUPT, WHAT_FMT "label %llu: symbol ref %llu out of range", WHAT_ARG(what),
+                           (unsigned long long)i, (unsigned long long)(nr > UINT32_MAX ? nr : vr));
+            goto out;
+        }
+        const char *nm, *val;
         size_t namelen, valuelen;
-        const char *nm = sym_get(r, (size_t)nr, &namelen);
-        const char *val = sym_get(r, (size_t)vr, &valuelen);
+        if ((rc = sym(sym_ctx, (uint32_t)nr, &nm, &namelen)) || (rc = sym(sym_ctx, (uint32_t)vr, &val, &valuelen))) {
+            rc = st_errwrap(rc, WHAT_FMT "label %llu", WHAT_ARG(what), (unsigned long long)i);
+            goto out;
+        }
         if (namelen == 0 || valuelen == 0) {
-            rc = st_errorf(ST_ECORRUPT, "index %s: series %u: label %llu has an empty %s", r->name, id,
-                           (unsigned long long)i, namelen == 0 ? "name" : "value");
+            rc = st_errorf(ST_ECORRUPT, WHAT_FMT "label %llu has an empty %s", WHAT_ARG(what), (unsigned long long)i,
+                           namelen == 0 ? "name" : "value");
             goto out;
         }
         if (pairs) pairs[i] = (st_label_t){nm, val, namelen, valuelen};
@@ -457,12 +488,12 @@ int st_index_series(const st_index_reader_t *r, uint32_t id, st_labels_t *lbls, 
     uint64_t nc = st_dec_uvarint(&d);
     /* a chunk meta takes at least 3 bytes */
     if (d.err || nc > st_dec_remaining(&d) / 3) {
-        rc = st_errorf(ST_ECORRUPT, "index %s: series %u: chunk count %llu exceeds the entry", r->name, id,
+        rc = st_errorf(ST_ECORRUPT, WHAT_FMT "chunk count %llu exceeds the entry", WHAT_ARG(what),
                        (unsigned long long)nc);
         goto out;
     }
     if (chunks && nc && !(metas = malloc(nc * sizeof *metas))) {
-        rc = st_errorf(ST_ENOMEM, "index %s: series %u: %llu chunk metas", r->name, id, (unsigned long long)nc);
+        rc = st_errorf(ST_ENOMEM, WHAT_FMT "%llu chunk metas", WHAT_ARG(what), (unsigned long long)nc);
         goto out;
     }
     /* Deltas are applied with wrapping unsigned arithmetic, as they were computed. */
@@ -480,7 +511,7 @@ int st_index_series(const st_index_reader_t *r, uint32_t id, st_labels_t *lbls, 
         if (metas) metas[i] = (st_chunk_meta_t){(int64_t)mint, (int64_t)maxt, ref};
     }
     if (d.err || st_dec_remaining(&d)) {
-        rc = st_errorf(ST_ECORRUPT, "index %s: series %u: chunk metas %s", r->name, id,
+        rc = st_errorf(ST_ECORRUPT, WHAT_FMT "chunk metas %s", WHAT_ARG(what),
                        d.err ? "truncated" : "followed by trailing bytes");
         goto out;
     }
@@ -494,4 +525,56 @@ out:
     free(pairs);
     free(metas);
     return rc;
+}
+
+/* ---- mapped reader on top of the decoders ---- */
+
+int st_index_postings(const st_index_reader_t *r, const char *name, const char *value, st_postings_t *out) {
+    out->ids = NULL;
+    out->n = 0;
+    const pot_name_t *pn = find_name(r, name);
+    const pot_value_t *pv = pn ? find_value(pn, value) : NULL;
+    if (!pv) return 0;
+    uint64_t off = pv->off; /* open checked off + 12 <= len */
+    uint32_t blen = st_be32(r->p + off);
+    if (r->len - off - 4 < (uint64_t)blen + 4)
+        return st_errorf(ST_ECORRUPT,
+                         "index %s: postings list %.64s=\"%.64s\" at offset %llu: length %u exceeds file size %zu",
+                         r->name, name, value, (unsigned long long)off, blen, r->len);
+    int rc = st_index_decode_postings(r->p + off, (size_t)blen + 8, NULL, out);
+    if (rc)
+        return st_errwrap(rc, "index %s: postings list %.64s=\"%.64s\" at offset %llu", r->name, name, value,
+                          (unsigned long long)off);
+    return 0;
+}
+
+static int mapped_symbol(void *ctx, uint32_t ref, const char **s, size_t *len) {
+    const st_index_reader_t *r = ctx;
+    if (ref >= r->nsyms)
+        return st_errorf(ST_ECORRUPT, "symbol ref %u out of range (%zu symbols)", ref, r->nsyms);
+    *s = sym_get(r, ref, len);
+    return 0;
+}
+
+int st_index_series(const st_index_reader_t *r, uint32_t id, st_labels_t *lbls, st_chunk_meta_t **chunks,
+                    size_t *nchunks) {
+    if (lbls) {
+        lbls->v = NULL;
+        lbls->n = 0;
+    }
+    if (chunks) *chunks = NULL;
+    if (nchunks) *nchunks = 0;
+    uint64_t off = (uint64_t)id * 16, need;
+    if (off >= r->len)
+        return st_errorf(ST_ECORRUPT, "index %s: series %u: offset %llu beyond file size %zu", r->name, id,
+                         (unsigned long long)off, r->len);
+    int rc = st_index_series_entry_size(r->p + off, r->len - off, &need);
+    if (!rc && (need == 0 || need > r->len - off))
+        rc = st_errorf(ST_ECORRUPT, "length exceeds file size %zu", r->len);
+    if (!rc)
+        rc = st_index_decode_series(r->p + off, r->len - off, mapped_symbol, (void *)r, NULL, lbls, chunks,
+                                    nchunks);
+    if (rc)
+        return st_errwrap(rc, "index %s: series %u at offset %llu", r->name, id, (unsigned long long)off);
+    return 0;
 }
