@@ -4,6 +4,7 @@
 
 #include "scraper.h"
 #include "sidecar.h"
+#include "store.h"
 #include "tools.h"
 
 static const struct {
@@ -13,12 +14,12 @@ static const struct {
 } commands[] = {
     {"scraper", scraper_main, "Scrape targets as Prometheus does into a local TSDB (head + WAL + blocks)."},
     {"sidecar", sidecar_main, "Ship Prometheus blocks to object storage (meta.json last)."},
+    {"store", store_main, "Serve bucket blocks over the StoreAPI (index-headers, ranged reads)."},
     {"tools", tools_main, "Offline tools: tsdb (create-blocks-from, dump, analyze, list), bucket (ls, inspect, verify, cleanup, download)."},
 };
 
 /* Components still being built; listed so users know where they are going. */
 static const char *const planned[] = {
-    "store      Serve bucket blocks over the StoreAPI.",
     "query      Global querier with HA dedup; Prometheus HTTP API.",
     "compact    Compaction, downsampling, retention in the bucket.",
 };

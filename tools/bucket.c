@@ -1,5 +1,7 @@
-/* `strata tools bucket ls|inspect|verify|cleanup|download`: the blocks of
- * an object store bucket, in the spirit of `thanos tools bucket`. */
+/* `strata tools bucket ls|inspect|verify|cleanup|download|upload-blocks`:
+ * the blocks of an object store bucket, in the spirit of `thanos tools bucket`. */
+#include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -476,6 +478,118 @@ int tools_bucket_download(int argc, char **argv) {
     if (rc) code = tools_fail_in("bucket", "download", rc);
     else printf("%s\n", out);
     free(out);
+    free(pos);
+    st_objstore_close(bkt);
+    return code;
+}
+
+/* ---- upload-blocks ---- */
+
+/* --label=name=value or name="value" (Thanos's form), repeatable. */
+static int parse_label_flag(const char *s, st_label_t *out, char **owned) {
+    const char *eq = strchr(s, '=');
+    if (!eq || eq == s) return st_errorf(ST_EINVAL, "--label=%s: want name=value", s);
+    const char *v = eq + 1;
+    size_t vl = strlen(v);
+    if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') v++, vl -= 2;
+    if (!(*owned = strndup(s, (size_t)(eq - s)))) return st_errorf(ST_ENOMEM, "allocating a label");
+    *out = (st_label_t){*owned, v, (size_t)(eq - s), vl};
+    return ST_OK;
+}
+
+static int upload_dir(st_objstore_t *bkt, const st_thanos_t *th, const char *dir, size_t *n) {
+    char *meta = st_path_join(dir, ST_META_FILENAME);
+    if (!meta) return st_errorf(ST_ENOMEM, "allocating a path");
+    bool is_block = st_path_exists(meta);
+    free(meta);
+    if (is_block) {
+        int rc = st_bucket_upload_block(bkt, dir, th, NULL, NULL);
+        if (!rc) {
+            printf("uploaded %s\n", dir);
+            (*n)++;
+        }
+        return rc;
+    }
+    /* a data directory: each complete block in it */
+    DIR *d = opendir(dir);
+    if (!d) return st_errorf(ST_EIO, "%s: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t nn = 0;
+    int rc = ST_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) && !rc) {
+        st_ulid_t id;
+        if (strlen(e->d_name) != ST_ULID_TEXT_LEN || st_ulid_parse(&id, e->d_name) != ST_OK) continue;
+        char **v = realloc(names, (nn + 1) * sizeof *v);
+        if (!v || !(v[nn] = st_path_join(dir, e->d_name))) {
+            if (v) names = v;
+            rc = st_errorf(ST_ENOMEM, "allocating a path");
+            break;
+        }
+        names = v;
+        nn++;
+    }
+    closedir(d);
+    for (size_t i = 0; i < nn && !rc; i++) {
+        char *m = st_path_join(names[i], ST_META_FILENAME);
+        bool ok = m && st_path_exists(m);
+        free(m);
+        if (ok) rc = upload_dir(bkt, th, names[i], n);
+    }
+    for (size_t i = 0; i < nn; i++) free(names[i]);
+    free(names);
+    return rc;
+}
+
+int tools_bucket_upload_blocks(int argc, char **argv) {
+    objflags_t o = {0};
+    const char *path = NULL;
+    st_flag_strings_t lflags = {0};
+    const st_flag_t flags[] = {
+        OBJ_FLAGS(o),
+        {"path", ST_FLAG_STRING, &path, "A TSDB directory whose blocks to upload (instead of DIR arguments)."},
+        {"label", ST_FLAG_STRINGS, &lflags,
+         "External label name=value (or name=\"value\") for the thanos section; repeatable, required."},
+    };
+    char **pos = NULL, **owned = NULL;
+    st_label_t *pairs = NULL;
+    size_t nl = 0, npos = 0;
+    int code = 1;
+    st_thanos_t th = {0};
+    st_objstore_t *bkt = NULL;
+    int rc = st_flags_parse(flags, 4, argc - 1, argv + 1, &pos, &npos);
+    if (rc == 1 || (rc == 0 && (npos == 0) == (path == NULL))) {
+        st_flags_usage(rc == 1 ? stdout : stderr,
+                       "strata tools bucket upload-blocks [flags] --label=NAME=VALUE... DIR...",
+                       "Upload local blocks (block directories, or TSDB directories of blocks) with the given "
+                       "external labels in meta.json's thanos section, as thanos tools bucket upload-blocks.",
+                       flags, 4);
+        code = rc == 1 ? 0 : 2;
+        goto out;
+    }
+    if (!rc && !lflags.n)
+        rc = st_errorf(ST_EINVAL, "at least one --label is required (Thanos blocks carry external labels)");
+    if (!rc && (!(owned = calloc(lflags.n, sizeof *owned)) || !(pairs = calloc(lflags.n, sizeof *pairs))))
+        rc = st_errorf(ST_ENOMEM, "allocating labels");
+    for (; !rc && nl < lflags.n; nl++) rc = parse_label_flag(lflags.v[nl], &pairs[nl], &owned[nl]);
+    if (!rc) rc = st_labels_from_pairs(&th.labels, pairs, nl);
+    th.source = (char *)"upload";
+    if (!rc) rc = open_bucket(&o, &bkt);
+    size_t n = 0;
+    if (path && !rc) rc = upload_dir(bkt, &th, path, &n);
+    for (size_t i = 0; i < npos && !rc; i++) rc = upload_dir(bkt, &th, pos[i], &n);
+    if (rc) {
+        code = tools_fail_in("bucket", "upload-blocks", rc);
+        goto out;
+    }
+    fprintf(stderr, "uploaded %zu block(s)\n", n);
+    code = 0;
+out:
+    st_labels_free(&th.labels);
+    for (size_t i = 0; owned && i < nl; i++) free(owned[i]);
+    free(owned);
+    free(pairs);
+    free(lflags.v);
     free(pos);
     st_objstore_close(bkt);
     return code;

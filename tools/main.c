@@ -25,6 +25,7 @@ static const cmd_t bucket_cmds[] = {
     {"verify", tools_bucket_verify, "Find partial uploads, overlapping blocks and index problems."},
     {"cleanup", tools_bucket_cleanup, "Delete partial uploads and deletion-marked blocks older than --delete-delay."},
     {"download", tools_bucket_download, "Download one block into a local directory."},
+    {"upload-blocks", tools_bucket_upload_blocks, "Upload local blocks with external labels (--label=k=v, repeatable)."},
 };
 
 static const cmd_t store_cmds[] = {

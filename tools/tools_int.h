@@ -19,6 +19,7 @@ int tools_bucket_inspect(int argc, char **argv);
 int tools_bucket_verify(int argc, char **argv);
 int tools_bucket_cleanup(int argc, char **argv);
 int tools_bucket_download(int argc, char **argv);
+int tools_bucket_upload_blocks(int argc, char **argv);
 int tools_store_series(int argc, char **argv);
 int tools_store_label_names(int argc, char **argv);
 int tools_store_label_values(int argc, char **argv);

@@ -38,6 +38,10 @@ void st_flags_usage(FILE *f, const char *usage, const char *summary, const st_fl
 
 /* "90s", "1h30m", "2d" -> milliseconds. ST_EINVAL on bad syntax or overflow. */
 int st_duration_parse(const char *s, int64_t *ms);
+/* A size as Thanos/Prometheus flags and configs write it (Go's Base2Bytes):
+ * digits and an optional 1024-based unit B, KB/KiB, MB/MiB, GB/GiB, TB/TiB,
+ * PB/PiB, EB/EiB ("250MB" = 250 << 20). ST_EINVAL otherwise. */
+int st_bytes_parse(const char *s, uint64_t *out);
 /* Strict decimal int64 parse of the whole string. ST_EINVAL otherwise. */
 int st_int64_parse(const char *s, int64_t *out);
 

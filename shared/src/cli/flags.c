@@ -1,4 +1,5 @@
 /* Flag parsing; syntax in flags.h. */
+#include <ctype.h>
 #include "strata/flags.h"
 
 #include <errno.h>
@@ -50,6 +51,31 @@ int st_duration_parse(const char *s, int64_t *ms) {
     }
     *ms = total;
     return ST_OK;
+}
+
+int st_bytes_parse(const char *s, uint64_t *out) {
+    static const struct {
+        const char *u;
+        int shift;
+    } units[] = {
+        {"", 0},     {"B", 0},   {"KB", 10},  {"KiB", 10}, {"MB", 20},  {"MiB", 20}, {"GB", 30},
+        {"GiB", 30}, {"TB", 40}, {"TiB", 40}, {"PB", 50},  {"PiB", 50}, {"EB", 60},  {"EiB", 60},
+    };
+    if (!s || !isdigit((unsigned char)*s)) return st_errorf(ST_EINVAL, "%s: not a size (e.g. 250MB)", s ? s : "");
+    uint64_t v = 0;
+    const char *p = s;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (UINT64_MAX - 9) / 10) return st_errorf(ST_EINVAL, "%s: size out of range", s);
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].u) != 0) continue;
+        if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
+            return st_errorf(ST_EINVAL, "%s: size out of range", s);
+        *out = v << units[i].shift;
+        return ST_OK;
+    }
+    return st_errorf(ST_EINVAL, "%s: not a size (a number with B, KB, MB, GB, TB; 1024-based)", s);
 }
 
 static const st_flag_t *find_flag(const st_flag_t *flags, size_t n, const char *name, size_t len) {

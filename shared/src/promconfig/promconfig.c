@@ -119,26 +119,11 @@ static int get_uint(ctx_t *c, const yaml_node_t *n, const char *where, uint64_t 
 /* units.Base2Bytes as Prometheus parses body_size_limit: 1024-based KB/KiB,
  * MB/MiB, ...; a bare number is bytes. */
 static int get_bytes(ctx_t *c, const yaml_node_t *n, const char *where, uint64_t *out) {
-    static const struct { const char *u; int shift; } units[] = {
-        {"B", 0}, {"KB", 10}, {"KiB", 10}, {"MB", 20}, {"MiB", 20}, {"GB", 30}, {"GiB", 30},
-        {"TB", 40}, {"TiB", 40}, {"PB", 50}, {"PiB", 50}, {"EB", 60}, {"EiB", 60}, {"", 0},
-    };
     int rc;
     if ((rc = want_scalar(c, n, where))) return rc;
     if (is_null(n)) return ST_OK;
-    const char *s = scalar(n);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno || *s == '-' || *s == '+' || *s == ' ') goto bad;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(end, units[i].u) != 0) continue;
-        if (units[i].shift && v > (UINT64_MAX >> units[i].shift)) goto bad;
-        *out = (uint64_t)v << units[i].shift;
-        return ST_OK;
-    }
-bad:
-    return cfg_err(c, n, "%s: not a valid size: \"%s\"", where, s);
+    if (st_bytes_parse(scalar(n), out)) return cfg_err(c, n, "%s: not a valid size: \"%s\"", where, scalar(n));
+    return ST_OK;
 }
 
 /* ---- mappings read through key tables ---- */

@@ -63,10 +63,31 @@ static void test_errors(void **state) {
     assert_int_equal(st_flags_parse(flags, 2, 1, help, &pos, &npos), 1);
 }
 
+static void test_bytes(void **state) {
+    (void)state;
+    uint64_t v;
+    assert_int_equal(st_bytes_parse("250MB", &v), 0);
+    assert_int_equal(v, 250ULL << 20);
+    assert_int_equal(st_bytes_parse("0", &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(st_bytes_parse("1GiB", &v), 0);
+    assert_int_equal(v, 1ULL << 30);
+    assert_int_equal(st_bytes_parse("512KB", &v), 0);
+    assert_int_equal(v, 512ULL << 10);
+    assert_int_equal(st_bytes_parse("12", &v), 0);
+    assert_int_equal(v, 12);
+    assert_int_equal(st_bytes_parse("7B", &v), 0);
+    assert_int_equal(v, 7);
+    const char *bad[] = {"", "MB", "1.5GB", "-1", "1 MB", "1mb", "100000000000EB", "18446744073709551616"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (st_bytes_parse(bad[i], &v) != ST_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kinds_and_positionals),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

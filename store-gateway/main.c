@@ -1,0 +1,388 @@
+/*
+ * `strata store`: flags and wiring. Threads:
+ *   main      syncs the block set (first sync before the StoreAPI opens,
+ *             then every --sync-block-duration);
+ *   loaders   per sync, up to --block-sync-concurrency threads building
+ *             index-headers;
+ *   grpc      --store.grpc.series-max-concurrency workers answering calls;
+ *   signals   sigwait()s SIGINT/SIGTERM (blocked everywhere else) and sets
+ *             the stop flag, which cuts the main thread's sleep short;
+ *   http      libmicrohttpd's pool serving /metrics, /-/healthy, /-/ready.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+#include "strata/buf.h"
+#include "strata/err.h"
+#include "strata/fileutil.h"
+#include "strata/flags.h"
+#include "strata/grpc.h"
+#include "strata/httpserver.h"
+#include "strata/log.h"
+#include "strata/textfmt.h"
+
+#define INITIAL_SYNC_RETRY_MS 2000
+#define RELABEL_CONFIG_MAX ((size_t)1 << 20)
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    atomic_bool stop;
+    atomic_bool ready;
+    store_t st;
+} app_t;
+
+static void request_stop(app_t *a) {
+    pthread_mutex_lock(&a->mu);
+    atomic_store(&a->stop, true);
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Sleep up to ms; true when stopping. */
+static bool sleep_or_stop(app_t *a, int64_t ms) {
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&a->mu);
+    while (!atomic_load(&a->stop))
+        if (pthread_cond_timedwait(&a->cv, &a->mu, &dl) != 0) break;
+    pthread_mutex_unlock(&a->mu);
+    return atomic_load(&a->stop);
+}
+
+static void *signal_thread(void *arg) {
+    app_t *a = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    if (sigwait(&set, &sig) == 0 && !atomic_load(&a->stop))
+        st_log(ST_LOG_INFO, "caught signal, exiting", "signal", sig == SIGINT ? "interrupt" : "terminated", NULL);
+    request_stop(a);
+    return NULL;
+}
+
+/* ---- HTTP ---- */
+
+static int h_healthy(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    (void)ctx, (void)req;
+    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "OK");
+}
+
+static int h_ready(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    app_t *a = ctx;
+    (void)req;
+    bool ok = atomic_load(&a->ready);
+    return st_http_respond(resp, ok ? 200 : 503, ST_HTTP_CT_TEXT, ok ? "OK" : "NOT OK");
+}
+
+static void put_head(st_encbuf_t *b, const char *name, const char *type, const char *help) {
+    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void put_val(st_encbuf_t *b, const char *name, const char *labels, double v) {
+    char num[ST_FLOAT_BUF];
+    st_fmt_go_g(num, v);
+    st_put_fmt(b, "%s%s %s\n", name, labels ? labels : "", num);
+}
+
+static void put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
+    put_head(b, name, type, help);
+    put_val(b, name, NULL, v);
+}
+
+#define LD(x) ((double)atomic_load(&(x)))
+
+static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    app_t *a = ctx;
+    (void)req;
+    store_t *st = &a->st;
+    const store_metrics_t *m = &st->m;
+    pthread_mutex_lock(&st->mu);
+    size_t nblocks = st->nblocks;
+    pthread_mutex_unlock(&st->mu);
+    st_cache_stats_t cs;
+    st_cache_stats(st->cache, &cs);
+    st_encbuf_t b;
+    st_encbuf_init(&b, 1 << 20);
+    /* Thanos's names where Thanos has the same metric */
+    put_metric(&b, "thanos_bucket_store_blocks_loaded", "gauge", "Number of currently loaded blocks.", (double)nblocks);
+    put_metric(&b, "thanos_bucket_store_block_loads_total", "counter", "Total number of remote block loading attempts.",
+               LD(m->block_loads) + LD(m->block_load_failures));
+    put_metric(&b, "thanos_bucket_store_block_load_failures_total", "counter",
+               "Total number of failed remote block loading attempts.", LD(m->block_load_failures));
+    put_metric(&b, "thanos_bucket_store_block_drops_total", "counter",
+               "Total number of local blocks that were dropped.", LD(m->block_drops));
+    put_metric(&b, "thanos_blocks_meta_syncs_total", "counter", "Total blocks metadata synchronization attempts.",
+               LD(m->syncs));
+    put_metric(&b, "thanos_blocks_meta_sync_failures_total", "counter",
+               "Total blocks metadata synchronization failures.", LD(m->sync_failures));
+    put_head(&b, "thanos_blocks_meta_sync_duration_seconds", "summary",
+             "Duration of the blocks metadata synchronization in seconds.");
+    put_val(&b, "thanos_blocks_meta_sync_duration_seconds_sum", NULL, LD(m->sync_duration_us_sum) / 1e6);
+    put_val(&b, "thanos_blocks_meta_sync_duration_seconds_count", NULL, LD(m->syncs));
+    put_head(&b, "thanos_store_index_cache_requests_total", "counter", "Total number of items requests to the cache.");
+    put_val(&b, "thanos_store_index_cache_requests_total", "{item_type=\"Postings\"}", LD(m->postings_requests));
+    put_val(&b, "thanos_store_index_cache_requests_total", "{item_type=\"Series\"}", LD(m->series_requests));
+    put_head(&b, "thanos_store_index_cache_hits_total", "counter",
+             "Total number of items requests to the cache that were a hit.");
+    put_val(&b, "thanos_store_index_cache_hits_total", "{item_type=\"Postings\"}", LD(m->postings_hits));
+    put_val(&b, "thanos_store_index_cache_hits_total", "{item_type=\"Series\"}", LD(m->series_hits));
+    put_metric(&b, "strata_store_index_cache_misses_total", "counter", "Index cache lookups that missed.",
+               LD(m->postings_requests) + LD(m->series_requests) - LD(m->postings_hits) - LD(m->series_hits));
+    put_metric(&b, "thanos_store_index_cache_items", "gauge", "Current number of items in the index cache.",
+               (double)cs.items);
+    put_metric(&b, "thanos_store_index_cache_total_size_bytes", "gauge",
+               "Current byte size of items (keys, values, overhead) in the index cache.", (double)cs.bytes);
+    put_metric(&b, "thanos_store_index_cache_items_evicted_total", "counter",
+               "Total number of items that were evicted from the index cache.", (double)cs.evictions);
+    put_head(&b, "strata_store_bucket_fetched_bytes_total", "counter",
+             "Bytes read from the bucket by ranged reads, by what they held.");
+    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"postings\"}", LD(m->fetched_postings));
+    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"series\"}", LD(m->fetched_series));
+    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"chunks\"}", LD(m->fetched_chunks));
+    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"index_header\"}", LD(m->fetched_index_header));
+    put_metric(&b, "strata_store_bucket_get_range_total", "counter", "Ranged reads (GETs) sent to the bucket.",
+               LD(m->gets));
+    put_metric(&b, "strata_store_series_served_total", "counter", "Series sent in Series responses.",
+               LD(m->series_served));
+    put_metric(&b, "strata_store_chunks_served_total", "counter", "Chunks sent in Series responses.",
+               LD(m->chunks_served));
+    put_metric(&b, "strata_store_series_requests_total", "counter", "Series calls served.", LD(m->series_calls));
+    put_metric(&b, "strata_store_series_request_failures_total", "counter", "Series calls that ended in an error.",
+               LD(m->series_call_failures));
+    put_metric(&b, "strata_store_label_requests_total", "counter", "LabelNames and LabelValues calls served.",
+               LD(m->label_calls));
+    put_metric(&b, "thanos_bucket_store_queries_dropped_total", "counter",
+               "Number of queries that were dropped due to a limit.", LD(m->queries_dropped));
+    put_metric(&b, "strata_store_index_header_bytes", "gauge", "Bytes of the index-header files of loaded blocks.",
+               LD(st->ih_file_bytes));
+    put_metric(&b, "strata_store_index_header_memory_bytes", "gauge",
+               "Bytes of memory the index-header readers of loaded blocks hold (beside the mapped files).",
+               LD(st->ih_mem_bytes));
+    if (b.err) {
+        int err = b.err;
+        st_encbuf_free(&b);
+        return st_errorf(err, "formatting metrics");
+    }
+    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len};
+    return ST_OK;
+}
+
+/* ---- flags ---- */
+
+static int load_relabel(store_t *st, const char *file, const char *yaml) {
+    if (file && yaml)
+        return st_errorf(ST_EINVAL,
+                         "--selector.relabel-config-file and --selector.relabel-config are mutually exclusive");
+    if (!file && !yaml) return ST_OK;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = ST_OK;
+    if (file && (rc = st_file_read_all(file, RELABEL_CONFIG_MAX, &data, &len))) return rc;
+    rc = st_promconfig_parse_relabel(&st->relabel, file ? (const char *)data : yaml, file ? len : strlen(yaml),
+                                     file ? file : "--selector.relabel-config");
+    free(data);
+    return rc;
+}
+
+static int parse_limit(const char *flag, int64_t v, uint64_t *out) {
+    if (v < 0) return st_errorf(ST_EINVAL, "--%s must not be negative", flag);
+    *out = (uint64_t)v;
+    return ST_OK;
+}
+
+int store_main(int argc, char **argv) {
+    const char *obj_file = NULL, *obj_yaml = NULL, *data_dir = "./data", *grpc_addr = "0.0.0.0:10901";
+    const char *http_addr = "0.0.0.0:10902", *min_time = "0000-01-01T00:00:00Z", *max_time = "9999-12-31T23:59:59Z";
+    const char *relabel_file = NULL, *relabel_yaml = NULL, *cache_size = "250MB", *bytes_limit = "0";
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL, *log_level = "info";
+    int64_t sync_ms = 15 * 60 * 1000, sync_alias_ms = 0, max_series = 0, max_samples = 0, concurrency = 20;
+    int64_t sync_concurrency = 20, deletion_delay_ms = 24 * 3600 * 1000LL;
+    const st_flag_t flags[] = {
+        {"objstore.config-file", ST_FLAG_STRING, &obj_file, "Path to a YAML file with the object store configuration."},
+        {"objstore.config", ST_FLAG_STRING, &obj_yaml, "Object store configuration as YAML text (instead of a file)."},
+        {"data-dir", ST_FLAG_STRING, &data_dir,
+         "Local directory for the index-headers of the served blocks (default ./data)."},
+        {"grpc-address", ST_FLAG_STRING, &grpc_addr, "Listen host:port for the StoreAPI (default 0.0.0.0:10901)."},
+        {"grpc-server-tls-cert", ST_FLAG_STRING, &tls_cert, "TLS certificate for the gRPC server (enables TLS)."},
+        {"grpc-server-tls-key", ST_FLAG_STRING, &tls_key, "TLS key for the gRPC server."},
+        {"grpc-server-tls-client-ca", ST_FLAG_STRING, &tls_ca,
+         "CA to verify client certificates against (requires them)."},
+        {"http-address", ST_FLAG_STRING, &http_addr,
+         "Listen host:port for /metrics, /-/healthy, /-/ready (default 0.0.0.0:10902)."},
+        {"sync-block-duration", ST_FLAG_DURATION, &sync_ms,
+         "Repeat interval for syncing the blocks between local and remote view (default 15m)."},
+        {"min-time", ST_FLAG_STRING, &min_time,
+         "Serve only blocks reaching past this time: RFC 3339, relative to now (-2w, -72h) or ms since the epoch."},
+        {"max-time", ST_FLAG_STRING, &max_time,
+         "Serve only blocks starting before this time (same forms as --min-time)."},
+        {"selector.relabel-config-file", ST_FLAG_STRING, &relabel_file,
+         "YAML file with relabel rules over each block's external labels and __block_id; dropped blocks are not "
+         "served (keep, drop, hashmod for sharding)."},
+        {"selector.relabel-config", ST_FLAG_STRING, &relabel_yaml, "The same rules as YAML text."},
+        {"index-cache-size", ST_FLAG_STRING, &cache_size,
+         "Size of the in-memory cache of postings and series (default 250MB; 0 = off)."},
+        {"store.limits.request-series", ST_FLAG_INT64, &max_series,
+         "At most this many series per Series call (0 = no limit)."},
+        {"store.limits.request-samples", ST_FLAG_INT64, &max_samples,
+         "At most this many samples per Series call, counted as 120 per chunk (0 = no limit)."},
+        {"store.grpc.downloaded-bytes-limit", ST_FLAG_STRING, &bytes_limit,
+         "At most this many bytes fetched from the bucket per Series call (0 = no limit)."},
+        {"store.grpc.series-max-concurrency", ST_FLAG_INT64, &concurrency,
+         "Calls served at once; more wait (default 20)."},
+        {"block-sync-concurrency", ST_FLAG_INT64, &sync_concurrency,
+         "Blocks whose index-header is built at once (default 20)."},
+        {"ignore-deletion-marks-delay", ST_FLAG_DURATION, &deletion_delay_ms,
+         "Keep serving a block this long after its deletion mark, so queries see no gap while the compacted block is picked up (default 24h, as Thanos)."},
+        {"log.level", ST_FLAG_STRING, &log_level, "Log filtering level: debug, info, warn, error (default info)."},
+        /* hidden (last, left out of the usage): the name the issue used */
+        {"sync-interval", ST_FLAG_DURATION, &sync_alias_ms, "Alias of --sync-block-duration."},
+    };
+    const size_t nflags = sizeof flags / sizeof flags[0];
+    char **pos = NULL;
+    size_t npos = 0;
+    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
+    free(pos);
+    if (rc == 1 || (rc == 0 && npos != 0)) {
+        st_flags_usage(rc == 1 ? stdout : stderr, "strata store [flags]",
+                       "Serve the blocks of an object store bucket over the StoreAPI (as thanos store).", flags,
+                       nflags - 1);
+        return rc == 1 ? 0 : 2;
+    }
+    app_t a;
+    memset(&a, 0, sizeof a);
+    st_log_level_t level;
+    store_time_t tmin, tmax;
+    uint64_t cache_bytes = 0;
+    st_storeapi_limits_t limits = {0};
+    if (sync_alias_ms) sync_ms = sync_alias_ms;
+    if (!rc && obj_file && obj_yaml)
+        rc = st_errorf(ST_EINVAL, "--objstore.config-file and --objstore.config are mutually exclusive");
+    if (!rc && !obj_file && !obj_yaml) rc = st_errorf(ST_EINVAL, "no bucket: give --objstore.config-file");
+    if (!rc && sync_ms <= 0) rc = st_errorf(ST_EINVAL, "--sync-block-duration must be positive");
+    if (!rc && (concurrency <= 0 || concurrency > 10000))
+        rc = st_errorf(ST_EINVAL, "--store.grpc.series-max-concurrency must be in 1..10000");
+    if (!rc && (sync_concurrency <= 0 || sync_concurrency > 1000))
+        rc = st_errorf(ST_EINVAL, "--block-sync-concurrency must be in 1..1000");
+    if (!rc && deletion_delay_ms < 0) rc = st_errorf(ST_EINVAL, "--ignore-deletion-marks-delay must not be negative");
+    if (!rc && (rc = store_time_parse(min_time, &tmin))) st_errwrap(rc, "--min-time");
+    if (!rc && (rc = store_time_parse(max_time, &tmax))) st_errwrap(rc, "--max-time");
+    if (!rc && !tmin.relative && !tmax.relative && tmin.ms > tmax.ms)
+        rc = st_errorf(ST_EINVAL, "--min-time is after --max-time");
+    if (!rc && (rc = st_bytes_parse(cache_size, &cache_bytes))) st_errwrap(rc, "--index-cache-size");
+    if (!rc && (rc = st_bytes_parse(bytes_limit, &limits.max_fetched_bytes)))
+        st_errwrap(rc, "--store.grpc.downloaded-bytes-limit");
+    if (!rc) rc = parse_limit("store.limits.request-series", max_series, &limits.max_series);
+    if (!rc) rc = parse_limit("store.limits.request-samples", max_samples, &limits.max_samples);
+    if (!rc && (!tls_cert != !tls_key))
+        rc = st_errorf(ST_EINVAL, "--grpc-server-tls-cert and --grpc-server-tls-key go together");
+    if (!rc && tls_ca && !tls_cert) rc = st_errorf(ST_EINVAL, "--grpc-server-tls-client-ca needs a server certificate");
+    if (!rc) rc = st_log_parse_level(log_level, &level);
+    if (rc) {
+        fprintf(stderr, "strata store: %s\n", st_errdetail(rc));
+        return 2;
+    }
+    st_log_set_level(level);
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, &ca);
+    pthread_condattr_destroy(&ca);
+    /* Block the signals before any thread exists, so all inherit the mask
+     * and only the signal thread receives them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t sig_th;
+    bool sig_started = pthread_create(&sig_th, NULL, signal_thread, &a) == 0;
+
+    int exit_code = 1;
+    st_objstore_t *bkt = NULL;
+    st_http_server_t *http = NULL;
+    st_grpc_server_t *grpc = NULL;
+    bool st_ok = false;
+
+    rc = obj_file ? st_objstore_open_file(&bkt, obj_file) : st_objstore_open(&bkt, obj_yaml, strlen(obj_yaml));
+    if (rc) {
+        st_log(ST_LOG_ERROR, "opening the object store failed", "err", st_errdetail(rc), NULL);
+        goto out;
+    }
+    rc = store_init(&a.st, bkt, data_dir, cache_bytes);
+    st_ok = true;
+    if (!rc) rc = load_relabel(&a.st, relabel_file, relabel_yaml);
+    if (rc) {
+        st_log(ST_LOG_ERROR, "setting up the store failed", "err", st_errdetail(rc), NULL);
+        exit_code = 2;
+        goto out;
+    }
+    a.st.min_time = tmin;
+    a.st.max_time = tmax;
+    a.st.sync_concurrency = (int)sync_concurrency;
+    a.st.deletion_delay_ms = deletion_delay_ms;
+    a.st.stop = &a.stop;
+    if ((rc = st_http_server_new(&http, NULL)) || (rc = st_http_server_route(http, "/metrics", false, h_metrics, &a)) ||
+        (rc = st_http_server_route(http, "/-/healthy", false, h_healthy, &a)) ||
+        (rc = st_http_server_route(http, "/-/ready", false, h_ready, &a)) ||
+        (rc = st_http_server_start(http, http_addr))) {
+        st_log(ST_LOG_ERROR, "starting the HTTP server failed", "err", st_errdetail(rc), NULL);
+        goto out;
+    }
+    st_log(ST_LOG_INFO, "starting store gateway", "bucket", st_objstore_describe(bkt), "data_dir", data_dir, "grpc",
+           grpc_addr, "http", http_addr, NULL);
+
+    /* Like Thanos: the StoreAPI opens once the initial sync is done, so
+     * the first answers are complete. */
+    while ((rc = store_sync(&a.st))) {
+        st_log(ST_LOG_WARN, "initial sync failed; retrying", "err", st_errdetail(rc), NULL);
+        if (sleep_or_stop(&a, INITIAL_SYNC_RETRY_MS)) goto out;
+    }
+    if (atomic_load(&a.stop)) goto out;
+    st_grpc_server_opts_t gopts = {
+        .threads = (int)concurrency, .tls_cert_file = tls_cert, .tls_key_file = tls_key, .tls_client_ca_file = tls_ca};
+    if ((rc = st_grpc_server_new(&grpc, &gopts)) || (rc = st_storeapi_register(grpc, &store_ops, &a.st, &limits)) ||
+        (rc = st_grpc_server_start(grpc, grpc_addr, NULL))) {
+        st_log(ST_LOG_ERROR, "starting the gRPC server failed", "err", st_errdetail(rc), NULL);
+        goto out;
+    }
+    char nb[32];
+    snprintf(nb, sizeof nb, "%zu", a.st.nblocks);
+    st_log(ST_LOG_INFO, "initial sync done; serving the StoreAPI", "blocks", nb, "grpc", grpc_addr, NULL);
+    atomic_store(&a.ready, true);
+    while (!sleep_or_stop(&a, sync_ms))
+        if ((rc = store_sync(&a.st)) && !atomic_load(&a.stop))
+            st_log(ST_LOG_WARN, "sync failed; serving the blocks loaded before", "err", st_errdetail(rc), NULL);
+out:
+    if (atomic_load(&a.stop)) exit_code = 0;
+    request_stop(&a);
+    atomic_store(&a.ready, false);
+    st_grpc_server_free(grpc); /* cancels calls in flight before the blocks go */
+    st_http_server_free(http);
+    if (st_ok) store_destroy(&a.st);
+    st_objstore_close(bkt);
+    if (sig_started) {
+        pthread_kill(sig_th, SIGTERM); /* wakes its sigwait if no signal came */
+        pthread_join(sig_th, NULL);
+    }
+    pthread_cond_destroy(&a.cv);
+    pthread_mutex_destroy(&a.mu);
+    st_log(ST_LOG_INFO, "exiting", "code", exit_code ? (exit_code == 2 ? "2" : "1") : "0", NULL);
+    return exit_code;
+}
