@@ -9,6 +9,8 @@
  *   GET  /api/v1/status/flags, /api/v1/status/buildinfo
  *   POST /api/v1/read             remote read (remoteread.h), external
  *                                 labels of the running config added
+ *   GET|POST /api/v1/labels       label names   } start, end, match[] as
+ *   GET  /api/v1/label/<n>/values label values  } Prometheus 2.42 takes them
  * Handlers run on libmicrohttpd's threads; what they share with the other
  * threads is behind the loop's mutex, cfg_mu or atomics.
  */
@@ -18,10 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apiparams.h"
 #include "scraper_int.h"
 #include "strata/err.h"
 #include "strata/httpserver.h"
 #include "strata/remoteread.h"
+#include "strata/matcher.h"
 #include "strata/textfmt.h"
 
 static int respond_json(st_http_response_t *resp, int status, json_t *root) {
@@ -245,6 +249,147 @@ static int h_read(void *ctx, const st_http_request_t *req, st_http_response_t *r
     return ST_OK;
 }
 
+/* ---- label names and values ---- */
+
+/* The parameters of a label request: Go's Request.FormValue and
+ * Request.Form["match[]"] over a form body (POST) and the query string.
+ * libmicrohttpd only hands out the first occurrence of a query-string
+ * argument, so a GET request sees its first match[] only; a POST form
+ * body may carry any number. */
+typedef struct {
+    api_form_t form;
+    int64_t start, end;
+    st_matchers_t *sets;
+    size_t nsets;
+} label_params_t;
+
+static void label_params_free(label_params_t *lp) {
+    api_form_free(&lp->form);
+    for (size_t i = 0; i < lp->nsets; i++) st_matchers_free(&lp->sets[i]);
+    free(lp->sets);
+}
+
+static const char *param(const st_http_request_t *req, const label_params_t *lp, const char *key) {
+    const char *v = api_form_get(&lp->form, key);
+    return v ? v : st_http_request_arg(req, key);
+}
+
+static int add_matcher_set(label_params_t *lp, const char *sel) {
+    st_matchers_t *nv = realloc(lp->sets, (lp->nsets + 1) * sizeof *nv);
+    if (!nv) return st_errorf(ST_ENOMEM, "match[]: %zu selectors", lp->nsets + 1);
+    lp->sets = nv;
+    int rc = st_selector_parse(&lp->sets[lp->nsets], sel);
+    if (!rc) lp->nsets++;
+    /* Prometheus's selector parser takes {x=""}; its API then refuses it */
+    if (rc == ST_EINVAL && strstr(st_errdetail(rc), "must contain at least one non-empty matcher"))
+        rc = st_errorf(ST_EINVAL, "match[] must contain at least one non-empty matcher");
+    return rc;
+}
+
+/* Parse start, end and match[]; on a bad parameter respond 400 bad_data
+ * (Prometheus's texts) and return 1. */
+static int label_params(const st_http_request_t *req, label_params_t *lp, st_http_response_t *resp) {
+    memset(lp, 0, sizeof *lp);
+    lp->start = API_MIN_TIME_MS;
+    lp->end = API_MAX_TIME_MS;
+    int rc;
+    const char *ct = st_http_request_header(req, "Content-Type");
+    if (method_is(req, "POST") && ct && strncmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
+        size_t len;
+        const char *body = st_http_request_body(req, &len);
+        if ((rc = api_form_parse(&lp->form, body, len))) return rc;
+    }
+    static const char *const names[] = {"start", "end"};
+    int64_t *dst[] = {&lp->start, &lp->end};
+    for (int i = 0; i < 2; i++) {
+        const char *v = param(req, lp, names[i]);
+        if (!v || !*v) continue;
+        if ((rc = api_parse_time(v, dst[i]))) {
+            char msg[1200];
+            snprintf(msg, sizeof msg, "invalid parameter \"%s\": Invalid time value for '%s': %s", names[i], names[i],
+                     st_errdetail(rc));
+            return respond_error(resp, 400, "bad_data", msg) ? ST_ENOMEM : 1;
+        }
+    }
+    rc = ST_OK;
+    for (size_t i = 0; i < lp->form.n && !rc; i++)
+        if (strcmp(lp->form.v[i].key, "match[]") == 0) rc = add_matcher_set(lp, lp->form.v[i].value);
+    const char *q = st_http_request_arg(req, "match[]");
+    if (!rc && q) rc = add_matcher_set(lp, q);
+    if (rc == ST_ENOMEM) return rc;
+    if (rc) return respond_error(resp, 400, "bad_data", st_errdetail(rc)) ? ST_ENOMEM : 1;
+    return ST_OK;
+}
+
+/* {"status":"success","data":[...]}, byte for byte as Prometheus writes it. */
+static int respond_strings(st_http_response_t *resp, const st_db_strings_t *v) {
+    st_encbuf_t b;
+    st_encbuf_init(&b, (size_t)1 << 30);
+    st_put_cstr(&b, "{\"status\":\"success\",\"data\":[");
+    for (size_t i = 0; i < v->n; i++) {
+        if (i) st_put_u8(&b, ',');
+        api_put_json_string(&b, v->v[i], strlen(v->v[i]));
+    }
+    st_put_cstr(&b, "]}");
+    if (b.err) {
+        int err = b.err;
+        st_encbuf_free(&b);
+        return st_errorf(err, "encoding %zu label strings", v->n);
+    }
+    *resp = (st_http_response_t){200, ST_HTTP_CT_JSON, (char *)b.p, b.len};
+    return ST_OK;
+}
+
+static int h_label_names(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    if (!method_is(req, "GET") && !method_is(req, "POST"))
+        return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Method Not Allowed\n");
+    label_params_t lp;
+    st_db_strings_t names = {0};
+    int rc = label_params(req, &lp, resp);
+    if (!rc) rc = st_db_label_names(s->db, lp.sets, lp.nsets, lp.start, lp.end, &names);
+    if (!rc) rc = respond_strings(resp, &names);
+    st_db_strings_free(&names);
+    label_params_free(&lp);
+    if (rc < 0 && rc != ST_ENOMEM) return respond_error(resp, 422, "execution", st_errdetail(rc));
+    return rc < 0 ? rc : ST_OK;
+}
+
+/* /api/v1/label/<name>/values */
+static int h_label_values(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    scraper_t *s = ctx;
+    const char *path = st_http_request_path(req) + strlen("/api/v1/label/");
+    const char *slash = strchr(path, '/');
+    if (!slash || slash == path || strcmp(slash, "/values") != 0)
+        return st_http_respond(resp, 404, ST_HTTP_CT_TEXT, "404 page not found\n");
+    if (!method_is(req, "GET")) return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Method Not Allowed\n");
+    size_t nlen = (size_t)(slash - path);
+    char *name = strndup(path, nlen);
+    if (!name) return st_errorf(ST_ENOMEM, "label values: name");
+    int rc = ST_OK;
+    label_params_t lp = {0};
+    st_db_strings_t values = {0};
+    if (!api_label_name_valid(name)) {
+        st_encbuf_t b;
+        st_encbuf_init(&b, 1 << 16);
+        st_put_cstr(&b, "invalid label name: ");
+        st_put_go_quote(&b, name, nlen);
+        st_put_u8(&b, 0);
+        rc = b.err ? st_errorf(b.err, "label values: message") : respond_error(resp, 400, "bad_data", (char *)b.p);
+        st_encbuf_free(&b);
+        goto out;
+    }
+    if ((rc = label_params(req, &lp, resp))) goto out;
+    if (!(rc = st_db_label_values(s->db, name, lp.sets, lp.nsets, lp.start, lp.end, &values)))
+        rc = respond_strings(resp, &values);
+    if (rc < 0 && rc != ST_ENOMEM) rc = respond_error(resp, 422, "execution", st_errdetail(rc));
+out:
+    st_db_strings_free(&values);
+    label_params_free(&lp);
+    free(name);
+    return rc < 0 ? rc : ST_OK;
+}
+
 static int h_not_found_api(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
     (void)ctx, (void)req;
     return respond_error(resp, 404, "not_found", "not served by strata scraper");
@@ -265,6 +410,8 @@ int api_register(scraper_t *s, struct st_http_server *srv) {
         {"/api/v1/status/flags", false, h_flags},
         {"/api/v1/status/buildinfo", false, h_buildinfo},
         {"/api/v1/read", false, h_read},
+        {"/api/v1/labels", false, h_label_names},
+        {"/api/v1/label/", true, h_label_values},
         {"/api/v1/", true, h_not_found_api},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

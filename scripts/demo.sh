@@ -14,6 +14,7 @@ demo=${STRATA_DEMO_DIR:-$PWD/build/demo}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 scraper_port=$(free_port)
 sidecar_port=$(free_port)
+sidecar_grpc_port=$(free_port)
 
 rm -rf "$demo"
 mkdir -p "$demo/bucket"
@@ -51,6 +52,7 @@ pids+=($!)
 for _ in $(seq 50); do curl -sf -m 1 "http://127.0.0.1:$scraper_port/-/ready" >/dev/null && break; sleep 0.2; done
 "$strata" sidecar --tsdb.path="$demo/scraper" --prometheus.url="http://127.0.0.1:$scraper_port" \
 	--objstore.config-file="$demo/objstore.yml" --http-address="127.0.0.1:$sidecar_port" \
+	--grpc-address="127.0.0.1:$sidecar_grpc_port" \
 	>"$demo/sidecar.log" 2>&1 &
 pids+=($!)
 
@@ -60,6 +62,7 @@ Strata is running on loopback (data in $demo):
   scraper targets   http://127.0.0.1:$scraper_port/api/v1/targets
   scraper metrics   http://127.0.0.1:$scraper_port/metrics
   sidecar metrics   http://127.0.0.1:$sidecar_port/metrics
+  sidecar StoreAPI  127.0.0.1:$sidecar_grpc_port  (strata tools store series --store=127.0.0.1:$sidecar_grpc_port)
   bucket            $demo/bucket  (strata tools bucket ls --objstore.config-file=$demo/objstore.yml)
   logs              $demo/scraper.log, $demo/sidecar.log
 The first block is cut after about 3 minutes and shipped within seconds.

@@ -1,10 +1,14 @@
 /*
  * `strata sidecar`: flags and wiring. Threads:
- *   main      waits for Prometheus's external labels, then runs the
- *             shipper every --shipper.sync-interval (first pass at once);
+ *   main      waits for Prometheus's external labels, then every
+ *             --shipper.sync-interval (first pass at once) refreshes them
+ *             and the StoreAPI's min time, and runs the shipper;
  *   signals   sigwait()s SIGINT/SIGTERM (blocked everywhere else) and
  *             sets the stop flag, which the shipper checks between files;
- *   http      libmicrohttpd's pool serving /metrics, /-/healthy, /-/ready.
+ *   http      libmicrohttpd's pool serving /metrics, /-/healthy, /-/ready;
+ *   grpc      the gRPC server's workers serving the StoreAPI (storeapi.c)
+ *             on --grpc-address, one call each; they read the external
+ *             labels the main thread publishes (under the store's mutex).
  * Shared state is atomics, plus a mutex/condvar so the stop flag also
  * cuts the main thread's sleep short.
  */
@@ -19,9 +23,11 @@
 
 #include "promclient.h"
 #include "shipper.h"
+#include "storeapi.h"
 #include "strata/buf.h"
 #include "strata/err.h"
 #include "strata/flags.h"
+#include "strata/grpc.h"
 #include "strata/httpserver.h"
 #include "strata/log.h"
 #include "strata/objstore.h"
@@ -137,7 +143,7 @@ static void labels_text(const st_labels_t *l, char *out, size_t cap) {
 }
 
 /* Refresh the external labels; keeps *cur on failure. */
-static void refresh_labels(sidecar_t *sc, const char *url, st_labels_t *cur) {
+static void refresh_labels(sidecar_t *sc, const char *url, st_labels_t *cur, sidecar_store_t *store) {
     st_labels_t nl;
     int rc = prom_external_labels(url, PROM_TIMEOUT_MS, &nl);
     atomic_store(&sc->prom_up, rc == ST_OK);
@@ -158,11 +164,14 @@ static void refresh_labels(sidecar_t *sc, const char *url, st_labels_t *cur) {
     }
     st_labels_free(cur);
     *cur = nl;
+    int rc2 = sidecar_store_set_labels(store, cur);
+    if (rc2) st_log(ST_LOG_WARN, "StoreAPI keeps the previous external labels", "err", st_errdetail(rc2), NULL);
 }
 
 int sidecar_main(int argc, char **argv) {
     const char *tsdb = "./data", *prom_url = "http://localhost:9090", *obj_file = NULL, *obj_yaml = NULL;
-    const char *http_addr = "127.0.0.1:10902", *grpc_addr = NULL, *log_level = "info";
+    const char *http_addr = "127.0.0.1:10902", *grpc_addr = "0.0.0.0:10901", *log_level = "info";
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
     bool upload_compacted = false;
     int64_t interval_ms = 30000;
     const st_flag_t flags[] = {
@@ -175,7 +184,13 @@ int sidecar_main(int argc, char **argv) {
         {"objstore.config", ST_FLAG_STRING, &obj_yaml, "Object store configuration as YAML text (instead of a file)."},
         {"http-address", ST_FLAG_STRING, &http_addr,
          "Listen host:port for HTTP endpoints /metrics, /-/healthy, /-/ready (default 127.0.0.1:10902)."},
-        {"grpc-address", ST_FLAG_STRING, &grpc_addr, "Listen host:port for the StoreAPI (not served yet)."},
+        {"grpc-address", ST_FLAG_STRING, &grpc_addr,
+         "Listen host:port for the StoreAPI over gRPC (default 0.0.0.0:10901; \"\" = do not serve it)."},
+        {"grpc-server-tls-cert", ST_FLAG_STRING, &tls_cert,
+         "TLS certificate for the gRPC server (PEM); none = plaintext."},
+        {"grpc-server-tls-key", ST_FLAG_STRING, &tls_key, "TLS key for the gRPC server (PEM)."},
+        {"grpc-server-tls-client-ca", ST_FLAG_STRING, &tls_ca,
+         "TLS CA (PEM) to verify gRPC clients against; none = no client certificates asked."},
         {"shipper.upload-compacted", ST_FLAG_BOOL, &upload_compacted,
          "Also upload compacted blocks (level > 1), refusing any that overlap bucket blocks."},
         {"log.level", ST_FLAG_STRING, &log_level, "Log filtering level: debug, info, warn, error (default info)."},
@@ -197,6 +212,10 @@ int sidecar_main(int argc, char **argv) {
     if (!rc && obj_file && obj_yaml)
         rc = st_errorf(ST_EINVAL, "--objstore.config-file and --objstore.config are mutually exclusive");
     if (!rc && interval_ms <= 0) rc = st_errorf(ST_EINVAL, "--shipper.sync-interval must be positive");
+    if (!rc && (!tls_cert != !tls_key))
+        rc = st_errorf(ST_EINVAL, "--grpc-server-tls-cert and --grpc-server-tls-key go together");
+    if (!rc && tls_ca && !tls_cert)
+        rc = st_errorf(ST_EINVAL, "--grpc-server-tls-client-ca needs --grpc-server-tls-cert and -key");
     if (!rc) rc = st_log_parse_level(log_level, &level);
     if (rc) {
         fprintf(stderr, "strata sidecar: %s\n", st_errdetail(rc));
@@ -227,6 +246,8 @@ int sidecar_main(int argc, char **argv) {
     int exit_code = 1;
     st_objstore_t *bkt = NULL;
     st_http_server_t *http = NULL;
+    st_grpc_server_t *grpc = NULL;
+    sidecar_store_t *store = NULL;
     st_labels_t ext = {0};
     char text[1024];
 
@@ -244,11 +265,28 @@ int sidecar_main(int argc, char **argv) {
         st_log(ST_LOG_ERROR, "starting the HTTP server failed", "err", st_errdetail(rc), NULL);
         goto out;
     }
+    /* The StoreAPI listens from the start, so a taken port fails at once;
+     * until Prometheus gave its external labels, health says NOT_SERVING
+     * and calls are UNAVAILABLE. */
+    if ((rc = sidecar_store_new(&store, prom_url, tsdb))) {
+        st_log(ST_LOG_ERROR, "creating the StoreAPI failed", "err", st_errdetail(rc), NULL);
+        goto out;
+    }
+    if (*grpc_addr) {
+        st_grpc_server_opts_t go = {.tls_cert_file = tls_cert, .tls_key_file = tls_key, .tls_client_ca_file = tls_ca};
+        if ((rc = st_grpc_server_new(&grpc, &go)) ||
+            (rc = st_storeapi_register(grpc, &sidecar_store_ops, store, NULL)) ||
+            (rc = st_grpc_server_start(grpc, grpc_addr, NULL))) {
+            st_log(ST_LOG_ERROR, "starting the gRPC server failed", "address", grpc_addr, "err", st_errdetail(rc),
+                   NULL);
+            goto out;
+        }
+        st_grpc_server_set_serving(grpc, false);
+    }
     st_log(ST_LOG_INFO, "starting sidecar", "tsdb", tsdb, "prometheus", prom_url, "bucket",
-           bkt ? st_objstore_describe(bkt) : "none", "http", http_addr, NULL);
+           bkt ? st_objstore_describe(bkt) : "none", "http", http_addr, "grpc", *grpc_addr ? grpc_addr : "off",
+           NULL);
     if (!bkt) st_log(ST_LOG_WARN, "no object store configured (--objstore.config-file); uploads are disabled", NULL);
-    if (grpc_addr)
-        st_log(ST_LOG_WARN, "the StoreAPI is not served yet; --grpc-address is ignored", "grpc", grpc_addr, NULL);
 
     /* Like Thanos: no uploads until Prometheus tells us who it is. */
     for (;;) {
@@ -268,6 +306,13 @@ int sidecar_main(int argc, char **argv) {
     }
     labels_text(&ext, text, sizeof text);
     st_log(ST_LOG_INFO, "got external labels from Prometheus", "labels", text, NULL);
+    if ((rc = sidecar_store_set_labels(store, &ext))) {
+        st_log(ST_LOG_ERROR, "publishing the external labels to the StoreAPI failed", "err", st_errdetail(rc),
+               NULL);
+        goto out;
+    }
+    sidecar_store_refresh_min_time(store);
+    if (grpc) st_grpc_server_set_serving(grpc, true);
     bool equal = true;
     char lo[64], hi[64];
     if (prom_block_durations_equal(prom_url, PROM_TIMEOUT_MS, &equal, lo, hi, sizeof lo) == ST_OK && !equal)
@@ -280,7 +325,10 @@ int sidecar_main(int argc, char **argv) {
     shipper_t sh = {.tsdb_dir = tsdb, .bucket = bkt, .upload_compacted = upload_compacted, .stop = &sc.stop,
                     .metrics = &sc.metrics};
     for (bool first = true; !atomic_load(&sc.stop); first = false) {
-        if (!first) refresh_labels(&sc, prom_url, &ext);
+        if (!first) {
+            refresh_labels(&sc, prom_url, &ext, store);
+            sidecar_store_refresh_min_time(store);
+        }
         if (bkt) {
             size_t n = 0;
             rc = shipper_sync(&sh, &ext, &n);
@@ -292,6 +340,8 @@ int sidecar_main(int argc, char **argv) {
 out:
     if (atomic_load(&sc.stop)) exit_code = 0;
     request_stop(&sc);
+    st_grpc_server_free(grpc); /* cancels calls in flight; before the store they use */
+    sidecar_store_free(store);
     st_http_server_free(http);
     st_objstore_close(bkt);
     st_labels_free(&ext);

@@ -243,3 +243,13 @@ out:
     free(state_path);
     return rc;
 }
+
+int shipper_local_min_time(const char *tsdb_dir, int64_t *mint) {
+    local_block_t *v;
+    size_t n;
+    int rc = list_local(tsdb_dir, &v, &n);
+    if (rc) return rc;
+    *mint = n ? v[0].meta.min_time : INT64_MIN; /* sorted by minTime */
+    local_free(v, n);
+    return ST_OK;
+}

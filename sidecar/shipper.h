@@ -61,4 +61,8 @@ typedef struct {
  * 0 when nothing failed, else the last error (its detail names the block). */
 int shipper_sync(shipper_t *s, const st_labels_t *ext, size_t *uploaded);
 
+/* The oldest minTime over the blocks of tsdb_dir (those shipper_sync
+ * would look at), or INT64_MIN when there is none. */
+int shipper_local_min_time(const char *tsdb_dir, int64_t *mint);
+
 #endif

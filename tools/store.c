@@ -293,7 +293,7 @@ static int labels_cmd(int argc, char **argv, bool values) {
     /* sorted, unique, limited across the calls as each store does per call */
     char **v = all.v;
     size_t n = all.n;
-    qsort(v, n, sizeof *v, cmp_str);
+    if (n > 1) qsort(v, n, sizeof *v, cmp_str);
     size_t printed = 0;
     for (size_t i = 0; i < n && (c.limit == 0 || printed < (uint64_t)c.limit); i++) {
         if (i > 0 && strcmp(v[i], v[i - 1]) == 0) continue;

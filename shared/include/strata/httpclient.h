@@ -7,11 +7,13 @@
  * larger than max_body is ST_ELIMIT, never a huge allocation. A transport
  * failure (refused, timeout, DNS) is ST_EIO with curl's message and the URL
  * in the detail. Any HTTP status is a successful call: the caller judges
- * resp.status.
+ * resp.status. A large 2xx body can be streamed to a callback instead of
+ * buffered (on_body below).
  */
 #ifndef STRATA_HTTPCLIENT_H
 #define STRATA_HTTPCLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,8 +34,20 @@ typedef struct {
     const char *const *headers; /* "Name: value" lines, NULL-terminated array; may be NULL */
     const void *body;         /* request body (POST); may be NULL */
     size_t body_len;
-    int64_t timeout_ms;       /* whole request; 0 = 30 s */
+    int64_t timeout_ms;       /* whole request; 0 = 30 s; < 0 = none (see `cancelled`) */
     size_t max_body;          /* response cap; 0 = ST_HTTP_DEFAULT_MAX_BODY */
+    /* Streaming (optional). With on_body set, the body of a 2xx response
+     * is not buffered: each piece goes to on_body as it arrives, with the
+     * response's Content-Type (NULL when none), and out->body stays "".
+     * A non-zero return aborts the transfer and is what st_http_do returns
+     * (record the detail with st_errorf first). Bodies of other statuses
+     * are buffered as usual (capped by max_body) for the error message. */
+    int (*on_body)(void *ctx, const char *content_type, const void *p, size_t len);
+    /* Optional; polled while the transfer runs, also while the server has
+     * not answered yet (at least about once a second): true aborts it with
+     * ST_ECANCELED. */
+    bool (*cancelled)(void *ctx);
+    void *ctx; /* for on_body and cancelled */
 } st_http_req_t;
 
 int st_http_do(const st_http_req_t *req, st_http_resp_t *out);

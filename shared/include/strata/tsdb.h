@@ -21,7 +21,8 @@
  * then truncates the WAL (checkpoint) and applies retention.
  *
  * Threads: one appender at a time (the scrape loop); any number of
- * concurrent readers (st_db_select) and one st_db_compact caller.
+ * concurrent readers (st_db_select, st_db_label_*) and one st_db_compact
+ * caller.
  */
 #ifndef STRATA_TSDB_H
 #define STRATA_TSDB_H
@@ -76,6 +77,26 @@ int st_db_compact(st_db_t *db);
  * merged (st_series_set_merge). The set holds a read reference that keeps
  * the blocks and head data it reads alive until freed. */
 int st_db_select(st_db_t *db, const st_matchers_t *ms, int64_t mint, int64_t maxt, st_series_set_t **out);
+
+/* A sorted list of unique strings; v and every string owned. */
+typedef struct {
+    char **v;
+    size_t n;
+} st_db_strings_t;
+void st_db_strings_free(st_db_strings_t *s); /* frees all, zeroes; NULL ok */
+
+/* Label names (st_db_label_names) or the values of label `name`
+ * (st_db_label_values) of the series matching any of the matcher sets
+ * sets[0..nsets) (every series when nsets is 0), as Prometheus 2.42's
+ * /api/v1/labels and /api/v1/label/<name>/values compute them over
+ * [mint, maxt]: from the blocks overlapping the range and from the head
+ * when the range overlaps its samples, without looking at the samples of
+ * each series (a series of an included block or head counts even if its
+ * own samples lie outside the range). "" is never a name or value. */
+int st_db_label_names(st_db_t *db, const st_matchers_t *sets, size_t nsets, int64_t mint, int64_t maxt,
+                      st_db_strings_t *out);
+int st_db_label_values(st_db_t *db, const char *name, const st_matchers_t *sets, size_t nsets, int64_t mint,
+                       int64_t maxt, st_db_strings_t *out);
 
 typedef struct {
     uint64_t head_series;

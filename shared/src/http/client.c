@@ -23,11 +23,42 @@ typedef struct {
     st_encbuf_t b;
     size_t max;
     bool over;
+    const st_http_req_t *req;
+    CURL *c;
+    int streaming; /* on_body mode: -1 = not decided yet, 0 = buffer, 1 = stream */
+    int cb_rc;     /* what on_body stopped the transfer with */
+    bool cancelled;
 } sink_t;
+
+/* CURLOPT_XFERINFOFUNCTION: libcurl calls it often while data flows and
+ * about once a second while it waits; non-zero aborts the transfer. */
+static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    sink_t *s = ctx;
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    if (!s->req->cancelled(s->req->ctx)) return 0;
+    s->cancelled = true;
+    return 1;
+}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx) {
     sink_t *s = ctx;
     size_t len = size * n;
+    if (s->streaming < 0) {
+        /* the headers are in by the first body byte: stream 2xx bodies only */
+        long status = 0;
+        curl_easy_getinfo(s->c, CURLINFO_RESPONSE_CODE, &status);
+        s->streaming = status / 100 == 2;
+    }
+    if (s->streaming) {
+        char *ct = NULL;
+        curl_easy_getinfo(s->c, CURLINFO_CONTENT_TYPE, &ct);
+        int rc = s->req->on_body(s->req->ctx, ct, p, len);
+        if (rc) {
+            s->cb_rc = rc;
+            return 0;
+        }
+        return len;
+    }
     if (len > s->max - s->b.len) {
         s->over = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
@@ -43,7 +74,9 @@ int st_http_do(const st_http_req_t *req, st_http_resp_t *out) {
         return st_errorf(ST_EIO, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
 
     const char *method = req->method ? req->method : "GET";
-    sink_t sink = {.max = req->max_body ? req->max_body : ST_HTTP_DEFAULT_MAX_BODY};
+    sink_t sink = {.max = req->max_body ? req->max_body : ST_HTTP_DEFAULT_MAX_BODY,
+                   .req = req,
+                   .streaming = req->on_body ? -1 : 0};
     /* the encbuf cap only guards growth; the exact limit is checked in on_data */
     st_encbuf_init(&sink.b, sink.max + 1);
     struct curl_slist *hdrs = NULL;
@@ -61,10 +94,17 @@ int st_http_do(const st_http_req_t *req, st_http_resp_t *out) {
         }
         hdrs = n;
     }
+    sink.c = c;
     char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_URL, req->url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L); /* no SIGALRM from DNS timeouts in threads */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS));
+    if (req->timeout_ms >= 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms : DEFAULT_TIMEOUT_MS));
+    if (req->cancelled) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &sink);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -78,6 +118,14 @@ int st_http_do(const st_http_req_t *req, st_http_resp_t *out) {
     }
 
     CURLcode cc = curl_easy_perform(c);
+    if (sink.cancelled) {
+        rc = st_errorf(ST_ECANCELED, "%s %s: cancelled", method, req->url);
+        goto out;
+    }
+    if (sink.cb_rc) { /* on_body's code, detail recorded by it */
+        rc = sink.cb_rc;
+        goto out;
+    }
     if (sink.over) {
         rc = st_errorf(ST_ELIMIT, "%s %s: response body larger than %zu bytes", method, req->url, sink.max);
         goto out;

@@ -498,6 +498,80 @@ out:
     return rc;
 }
 
+/* ---- label names and values ---- */
+
+static int ptr_cmp(const void *x, const void *y) {
+    uintptr_t a = (uintptr_t)*(const void *const *)x, b = (uintptr_t)*(const void *const *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Symbols are interned, so duplicates are equal pointers: sort and dedup
+ * those before copying any string out. */
+static int add_syms(strset_t *out, const hsym_t **v, size_t n) {
+    if (n > 1) qsort(v, n, sizeof *v, ptr_cmp);
+    for (size_t i = 0; i < n; i++) {
+        if (i && v[i] == v[i - 1]) continue;
+        int rc = st__strset_add(out, v[i]->s, v[i]->len);
+        if (rc) return rc;
+    }
+    return ST_OK;
+}
+
+/* Label names (want == NULL) or the values of label `want` of the series
+ * in ids, under the shared lock. */
+static int series_syms(const head_t *h, const st_postings_t *ids, const hsym_t *want, strset_t *out) {
+    size_t cap = 0, n = 0;
+    for (size_t i = 0; i < ids->n; i++) cap += want ? 1 : h->series[ids->ids[i]]->nlabels;
+    const hsym_t **v = malloc((cap ? cap : 1) * sizeof *v);
+    if (!v) return st_errorf(ST_ENOMEM, "tsdb head: collecting labels of %zu series", ids->n);
+    for (size_t i = 0; i < ids->n; i++) {
+        const hseries_t *s = h->series[ids->ids[i]];
+        for (uint32_t k = 0; k < s->nlabels; k++) {
+            if (!want) v[n++] = s->lbl[2 * k];
+            else if (s->lbl[2 * k] == want) v[n++] = s->lbl[2 * k + 1];
+        }
+    }
+    int rc = add_syms(out, v, n);
+    free(v);
+    return rc;
+}
+
+int st__head_label_names(head_t *h, const st_matchers_t *ms, strset_t *out) {
+    int rc = ST_OK;
+    pthread_rwlock_rdlock(&h->lock);
+    if (ms) {
+        st_postings_t ids;
+        if (!(rc = st__head_postings(h, ms, &ids))) rc = series_syms(h, &ids, NULL, out);
+        st_postings_free(&ids);
+    } else {
+        /* GC drops names left without series, so every name listed has some */
+        for (uint32_t i = 0; i < h->nnames && !rc; i++)
+            if (h->names[i].n) rc = st__strset_add(out, h->names[i].name->s, h->names[i].name->len);
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
+int st__head_label_values(head_t *h, const char *name, const st_matchers_t *ms, strset_t *out) {
+    int rc = ST_OK;
+    size_t nlen = strlen(name);
+    pthread_rwlock_rdlock(&h->lock);
+    const hsym_t *ns = sym_find(h, name, nlen, XXH3_64bits(name, nlen));
+    const lname_t *ln = ns ? lname_find(h, ns) : NULL;
+    if (ln && ms) {
+        st_postings_t ids;
+        if (!(rc = st__head_postings(h, ms, &ids))) rc = series_syms(h, &ids, ns, out);
+        st_postings_free(&ids);
+    } else if (ln) {
+        for (uint32_t i = 0; i < ln->n && !rc; i++) {
+            const plist_t *p = &h->plists[ln->plists[i]];
+            if (p->n) rc = st__strset_add(out, p->value->s, p->value->len);
+        }
+    }
+    pthread_rwlock_unlock(&h->lock);
+    return rc;
+}
+
 /* ---- garbage collection ---- */
 
 typedef struct {

@@ -168,6 +168,23 @@ static inline void st__atomic_max(atomic_int_fast64_t *a, int64_t v) {
     }
 }
 
+/* Strings collected from several sources, sorted and deduplicated when
+ * done (labelquery.c). Memory stays within about twice the distinct
+ * strings: the list is deduplicated whenever it fills up. */
+typedef struct {
+    char **v;
+    size_t n, cap;
+} strset_t;
+int st__strset_add(strset_t *s, const char *p, size_t len); /* copies */
+/* Sort, dedup and hand over to *out (s is left empty). */
+void st__strset_finish(strset_t *s, st_db_strings_t *out);
+void st__strset_free(strset_t *s);
+
+/* Label names, or the values of label `name`, of the head series matching
+ * ms (every series when ms is NULL), added to out. Takes the shared lock. */
+int st__head_label_names(head_t *h, const st_matchers_t *ms, strset_t *out);
+int st__head_label_values(head_t *h, const char *name, const st_matchers_t *ms, strset_t *out);
+
 /* Readers (headread.c). Matching series of the head with samples in
  * [mint, maxt], as a set holding series references. */
 int st__head_select(head_t *h, const st_matchers_t *ms, int64_t mint, int64_t maxt, st_series_set_t **out);

@@ -104,14 +104,24 @@ prom_config() {
 }
 
 # start_sidecar NAME [sidecar flags...] — sets SC_PID, SC_URL, SC_LOG; waits
-# until /-/healthy answers.
+# until /-/healthy answers. Without a --grpc-address flag the StoreAPI goes
+# to a free loopback port (SC_GRPC), not to the default 0.0.0.0:10901 that
+# parallel tests would fight over.
 start_sidecar() {
-	local name=$1 port
+	local name=$1 port a grpc=()
 	shift
 	port=$(free_port)
 	SC_URL=http://127.0.0.1:$port
 	SC_LOG=$IT_WORK/$name.log
-	start_bg "$SC_LOG" "$STRATA" sidecar --http-address="127.0.0.1:$port" "$@"
+	SC_GRPC=
+	for a in "$@"; do
+		[[ $a == --grpc-address=* ]] && SC_GRPC=${a#--grpc-address=}
+	done
+	if [[ -z $SC_GRPC ]]; then
+		SC_GRPC=127.0.0.1:$(free_port)
+		grpc=(--grpc-address="$SC_GRPC")
+	fi
+	start_bg "$SC_LOG" "$STRATA" sidecar --http-address="127.0.0.1:$port" ${grpc[@]+"${grpc[@]}"} "$@"
 	SC_PID=$BG_PID
 	if ! wait_for 20 "$name healthy on $SC_URL" curl -sf -m 2 "$SC_URL/-/healthy"; then
 		tail -n 20 "$SC_LOG"
