@@ -18,6 +18,20 @@
 
 int st_file_write_atomic(const char *path, const void *data, size_t len);
 
+/* Whole-buffer I/O on an open fd: EINTR is retried and short transfers are
+ * continued. These know no path, so they differ from the rest of this
+ * header: a failure returns ST_EIO with errno preserved (a transfer of 0
+ * bytes where more were asked sets EIO) and a detail holding only the call
+ * and strerror(errno) ("write: No space left on device"). The caller names
+ * its file and section, either afresh with strerror(errno) or by
+ * st_errwrap() on that detail. Bytes already transferred when an error
+ * occurs stay where they were written. */
+int st_write_all(int fd, const void *p, size_t len);                 /* at the file position */
+int st_pwrite_all(int fd, const void *p, size_t len, uint64_t off); /* position untouched */
+/* Read len bytes at off, or fewer when the file ends first: *got says how
+ * many (a file shrinking under a reader is not an error). */
+int st_pread_all(int fd, void *p, size_t len, uint64_t off, size_t *got);
+
 /* The same protocol for data written piece by piece (downloads): open
  * creates a unique temporary "<path>.tmp-XXXXXX" next to path, the caller
  * writes to f->fd, commit fsyncs, renames over path and fsyncs the

@@ -61,21 +61,12 @@ struct st_chunk_writer {
     int closed;
 };
 
-static int write_all(int fd, const uint8_t *p, size_t len, const char *path) {
-    while (len > 0) {
-        ssize_t k = write(fd, p, len);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return io_err("write", path);
-        }
-        p += k;
-        len -= (size_t)k;
-    }
-    return ST_OK;
+static int write_seg(st_chunk_writer_t *w, const void *p, size_t len) {
+    return st_write_all(w->fd, p, len) ? io_err("write", w->path) : ST_OK;
 }
 
 static int flush(st_chunk_writer_t *w) {
-    int rc = write_all(w->fd, w->wbuf, w->wlen, w->path);
+    int rc = write_seg(w, w->wbuf, w->wlen);
     w->wlen = 0;
     return rc;
 }
@@ -84,7 +75,7 @@ static int put(st_chunk_writer_t *w, const void *p, size_t len) {
     if (w->wlen + len > WBUF_SIZE) {
         int rc = flush(w);
         if (rc) return rc;
-        if (len > WBUF_SIZE) return write_all(w->fd, p, len, w->path);
+        if (len > WBUF_SIZE) return write_seg(w, p, len);
     }
     if (len) memcpy(w->wbuf + w->wlen, p, len);
     w->wlen += len;

@@ -1,5 +1,6 @@
 /* File-system helpers; the durability protocol is described in fileutil.h.
- * Every error detail names the path and carries strerror(errno). */
+ * Every error detail names the path and carries strerror(errno), except
+ * those of the fd helpers, which know no path (see fileutil.h). */
 #include "strata/fileutil.h"
 
 #include <dirent.h>
@@ -21,17 +22,46 @@ static int io_err(int e, const char *what, const char *path) {
     return st_errorf(e == ENOENT ? ST_ENOTFOUND : ST_EIO, "%s %s: %s", what, path, strerror(e));
 }
 
-static int write_full(int fd, const uint8_t *p, size_t len) {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return -1;
+enum { XFER_WRITE, XFER_PWRITE, XFER_PREAD };
+
+/* The one loop behind st_write_all, st_pwrite_all and st_pread_all. Only
+ * XFER_PREAD stores into buf, which is why it is not const. */
+static int xfer(int fd, int op, void *buf, size_t len, uint64_t off, size_t *done) {
+    uint8_t *p = buf;
+    size_t n = 0;
+    int rc = ST_OK;
+    while (n < len) {
+        ssize_t k;
+        if (op == XFER_WRITE) k = write(fd, p + n, len - n);
+        else if (op == XFER_PWRITE) k = pwrite(fd, p + n, len - n, (off_t)(off + n));
+        else k = pread(fd, p + n, len - n, (off_t)(off + n));
+        if (k < 0 && errno == EINTR) continue;
+        if (k == 0 && op == XFER_PREAD) break; /* end of file */
+        if (k <= 0) {
+            int e = k < 0 ? errno : EIO; /* a write of 0 bytes would otherwise loop forever */
+            if (op == XFER_WRITE) st_errorf(ST_EIO, "write: %s", strerror(e));
+            else st_errorf(ST_EIO, "%s at offset %llu: %s", op == XFER_PWRITE ? "pwrite" : "pread",
+                           (unsigned long long)(off + n), strerror(e));
+            errno = e;
+            rc = ST_EIO;
+            break;
         }
-        p += n;
-        len -= (size_t)n;
+        n += (size_t)k;
     }
-    return 0;
+    if (done) *done = n;
+    return rc;
+}
+
+int st_write_all(int fd, const void *p, size_t len) {
+    return xfer(fd, XFER_WRITE, (void *)p, len, 0, NULL);
+}
+
+int st_pwrite_all(int fd, const void *p, size_t len, uint64_t off) {
+    return xfer(fd, XFER_PWRITE, (void *)p, len, off, NULL);
+}
+
+int st_pread_all(int fd, void *p, size_t len, uint64_t off, size_t *got) {
+    return xfer(fd, XFER_PREAD, p, len, off, got);
 }
 
 /* Parent directory of path as a malloc'd string ("a/b" -> "a", "b" -> "."). */
@@ -138,7 +168,7 @@ int st_file_write_atomic(const char *path, const void *data, size_t len) {
     st_atomic_file_t f;
     int rc = st_atomic_file_open(&f, path);
     if (rc) return rc;
-    if (write_full(f.fd, data, len) != 0) {
+    if (st_write_all(f.fd, data, len) != 0) {
         rc = io_err(errno, "write", f.tmp);
         st_atomic_file_abort(&f);
         return rc;
@@ -182,16 +212,10 @@ int st_file_read_all(const char *path, size_t max, uint8_t **out, size_t *len) {
         goto out;
     }
     /* The file may shrink under us; a short read just ends the data. */
-    size_t got = 0;
-    while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            rc = io_err(errno, "read", path);
-            goto out;
-        }
-        if (n == 0) break;
-        got += (size_t)n;
+    size_t got;
+    if (st_pread_all(fd, buf, size, 0, &got) != 0) {
+        rc = io_err(errno, "read", path);
+        goto out;
     }
     buf[got] = 0;
     *out = buf;

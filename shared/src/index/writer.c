@@ -97,30 +97,23 @@ struct st_index_writer {
 enum { TOC_SYMBOLS, TOC_SERIES, TOC_LABEL_INDICES, TOC_LABEL_OFFSETS, TOC_POSTINGS, TOC_POT };
 
 static void w_flush(st_index_writer_t *w) {
-    size_t done = 0;
-    while (!w->err && done < w->blen) {
-        ssize_t n = write(w->fd, w->buf + done, w->blen - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0)
-            w->err = st_errorf(ST_EIO, "index %s: write at offset %llu: %s", w->path,
-                               (unsigned long long)(w->pos - w->blen + done),
-                               n < 0 ? strerror(errno) : "short write");
-        else
-            done += (size_t)n;
-    }
+    /* pwrite at the buffer's own offset (the file is written front to back
+     * from 0), so the detail names the exact offset that failed */
+    if (!w->err && st_pwrite_all(w->fd, w->buf, w->blen, w->pos - w->blen))
+        w->err = st_errwrap(ST_EIO, "index %s", w->path);
     w->blen = 0;
 }
 
 static void w_bytes(st_index_writer_t *w, const void *p, size_t n) {
     if (w->err || n == 0) return;
     w->crc = st_crc32c(w->crc, p, n);
-    w->pos += n;
     const uint8_t *s = p;
     while (n > 0) {
         if (w->blen == WBUF_SIZE) w_flush(w);
         size_t k = WBUF_SIZE - w->blen < n ? WBUF_SIZE - w->blen : n;
         memcpy(w->buf + w->blen, s, k);
         w->blen += k;
+        w->pos += k; /* per piece: w_flush relies on pos - blen being the buffer's file offset */
         s += k;
         n -= k;
     }

@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "strata/buf.h"
 #include "strata/crc32c.h"
@@ -93,13 +92,7 @@ static int fetch(builder_t *b, uint64_t off, uint64_t len, const char *what, uin
 }
 
 static int write_all(builder_t *b, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(b->f.fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return st_errorf(ST_EIO, "index-header %s: write: %s", b->f.tmp, strerror(errno));
-        p += k;
-        n -= (size_t)k;
-    }
+    if (st_write_all(b->f.fd, p, n)) return st_errorf(ST_EIO, "index-header %s: write: %s", b->f.tmp, strerror(errno));
     return 0;
 }
 

@@ -124,16 +124,10 @@ static int fs_get(st_objstore_t *s, const char *name, uint64_t off, uint64_t len
         rc = st_errorf(ST_ENOMEM, "object %s: allocating %llu bytes", path, (unsigned long long)want + 1);
         goto out;
     }
-    size_t got = 0;
-    while (got < want) {
-        ssize_t n = pread(fd, buf + got, (size_t)want - got, (off_t)(start + got));
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            rc = st_errorf(ST_EIO, "read %s: %s", path, strerror(errno));
-            goto out;
-        }
-        if (n == 0) break; /* truncated under us: return what is there */
-        got += (size_t)n;
+    size_t got; /* less than want when truncated under us: return what is there */
+    if ((rc = st_pread_all(fd, buf, (size_t)want, start, &got))) {
+        rc = st_errwrap(rc, "read %s", path);
+        goto out;
     }
     buf[got] = 0;
     *out = buf;

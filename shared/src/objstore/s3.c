@@ -253,19 +253,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
         if (!len) return size * n;
     }
     if (q->fd >= 0) {
-        const char *p = data;
-        size_t left = len;
-        while (left) {
-            ssize_t w = pwrite(q->fd, p, left, (off_t)r->written);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                r->sink_err = st_errorf(ST_EIO, "S3 GET %s: writing the local file: %s", q->key, strerror(errno));
-                return 0;
-            }
-            p += w;
-            left -= (size_t)w;
-            r->written += (uint64_t)w;
+        if (st_pwrite_all(q->fd, data, len, r->written)) {
+            r->sink_err = st_errwrap(ST_EIO, "S3 GET %s: writing the local file", q->key);
+            return 0;
         }
+        r->written += len;
         return size * n;
     }
     size_t keep = len;

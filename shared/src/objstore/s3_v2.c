@@ -106,17 +106,11 @@ static S3Status on_get_data(int size, const char *data, void *ud) {
     call_t *c = ud;
     size_t n = (size_t)size;
     if (c->fd >= 0) {
-        while (n) {
-            ssize_t w = pwrite(c->fd, data, n, (off_t)c->written);
-            if (w < 0 && errno == EINTR) continue;
-            if (w <= 0) {
-                c->sink_err = st_errorf(ST_EIO, "S3 (SigV2) GET: writing the local file: %s", strerror(errno));
-                return S3StatusAbortedByCallback;
-            }
-            data += w;
-            n -= (size_t)w;
-            c->written += (uint64_t)w;
+        if (st_pwrite_all(c->fd, data, n, c->written)) {
+            c->sink_err = st_errwrap(ST_EIO, "S3 (SigV2) GET: writing the local file");
+            return S3StatusAbortedByCallback;
         }
+        c->written += n;
         return S3StatusOK;
     }
     if (c->clip && n > c->max - c->len) n = c->max - c->len;

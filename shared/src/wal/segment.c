@@ -148,17 +148,11 @@ struct st_wal {
 };
 
 static int write_all(st_wal_t *w, const uint8_t *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            w->err = st_errorf(ST_EIO, "wal segment %s: write: %s", w->seg_path, strerror(errno));
-            return w->err;
-        }
-        p += k;
-        n -= (size_t)k;
-        w->bytes += (uint64_t)k;
+    if (st_write_all(w->fd, p, n)) {
+        w->err = st_errorf(ST_EIO, "wal segment %s: write: %s", w->seg_path, strerror(errno));
+        return w->err;
     }
+    w->bytes += n;
     w->dirty = true;
     return ST_OK;
 }

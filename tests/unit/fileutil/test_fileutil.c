@@ -1,5 +1,10 @@
-/* fileutil: durable writes, capped reads, mkdir -p, rm -rf, mmap, paths. */
+/* fileutil: durable writes, capped reads, whole-buffer fd I/O, mkdir -p,
+ * rm -rf, mmap, paths. */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -232,6 +239,173 @@ static void test_path_join(void **state) {
     }
 }
 
+/* ---- st_write_all / st_pwrite_all / st_pread_all ---- */
+
+static volatile sig_atomic_t alarms;
+static void on_alarm(int sig) {
+    (void)sig;
+    alarms++;
+}
+
+typedef struct {
+    int fd;
+    uint8_t *got;
+    size_t cap, n;
+} drain_t;
+
+/* A slow reader, so the writer keeps blocking on a full pipe where the
+ * timer's signals cut its write(2)s short or fail them with EINTR. */
+static void *drain(void *arg) {
+    drain_t *d = arg;
+    const struct timespec pause = {0, 50 * 1000};
+    for (;;) {
+        nanosleep(&pause, NULL);
+        size_t room = d->cap - d->n;
+        ssize_t k = read(d->fd, d->got + d->n, room < 4096 ? room + 1 : 4096); /* +1: notice excess */
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;
+        d->n += (size_t)k;
+        if (d->n > d->cap) break;
+    }
+    return NULL;
+}
+
+static void test_write_all_interrupted(void **state) {
+    (void)state;
+    const size_t len = 4u << 20;
+    uint8_t *src = malloc(len), *dst = malloc(len + 1);
+    assert_non_null(src);
+    assert_non_null(dst);
+    for (size_t i = 0; i < len; i++) src[i] = (uint8_t)(i * 131 + (i >> 11));
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+
+    /* the handler has no SA_RESTART: a signal ends a blocked write early */
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+    sigset_t alrm, prev;
+    sigemptyset(&alrm);
+    sigaddset(&alrm, SIGALRM);
+    pthread_sigmask(SIG_BLOCK, &alrm, &prev); /* the reader inherits the block: signals hit the writer */
+    drain_t d = {.fd = pfd[0], .got = dst, .cap = len};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drain, &d), 0);
+    pthread_sigmask(SIG_SETMASK, &prev, NULL);
+    alarms = 0;
+    struct itimerval it = {{0, 500}, {0, 500}};
+    assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+
+    int rc = st_write_all(pfd[1], src, len);
+
+    struct itimerval off = {{0, 0}, {0, 0}};
+    setitimer(ITIMER_REAL, &off, NULL);
+    sigaction(SIGALRM, &old, NULL);
+    close(pfd[1]);
+    pthread_join(th, NULL);
+    close(pfd[0]);
+    assert_int_equal(rc, 0);
+    assert_true(alarms > 0);
+    assert_int_equal(d.n, len);
+    assert_memory_equal(dst, src, len);
+    free(src);
+    free(dst);
+}
+
+static void read_plain(const char *path, char *buf, size_t cap, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+}
+
+static void test_pwrite_pread_all(void **state) {
+    (void)state;
+    const char *p = tpath(0, "rw");
+    int fd = open(p, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(st_pwrite_all(fd, "world", 5, 6), 0);
+    assert_int_equal(st_pwrite_all(fd, "hello ", 6, 0), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0); /* the file position is not used */
+    char text[64];
+    size_t n;
+    read_plain(p, text, sizeof text, &n);
+    assert_int_equal(n, 11);
+    assert_memory_equal(text, "hello world", 11);
+
+    char buf[32];
+    size_t got = 99;
+    assert_int_equal(st_pread_all(fd, buf, 5, 6, &got), 0);
+    assert_int_equal(got, 5);
+    assert_memory_equal(buf, "world", 5);
+    assert_int_equal(st_pread_all(fd, buf, sizeof buf, 3, &got), 0); /* the file ends first */
+    assert_int_equal(got, 8);
+    assert_memory_equal(buf, "lo world", 8);
+    assert_int_equal(st_pread_all(fd, buf, sizeof buf, 11, &got), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(st_pread_all(fd, buf, sizeof buf, 1000, &got), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0);
+
+    /* st_write_all writes at (and advances) the file position */
+    assert_int_equal(lseek(fd, 6, SEEK_SET), 6);
+    assert_int_equal(st_write_all(fd, "there!", 6), 0);
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 12);
+    close(fd);
+    read_plain(p, text, sizeof text, &n);
+    assert_int_equal(n, 12);
+    assert_memory_equal(text, "hello there!", 12);
+}
+
+/* Failures: ST_EIO, errno kept for the caller, a detail naming the call
+ * that st_errwrap can prefix with the caller's context. */
+static void test_fd_io_errors(void **state) {
+    (void)state;
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    if (full >= 0) {
+        errno = 0;
+        int rc = st_write_all(full, "abc", 3);
+        assert_int_equal(rc, ST_EIO);
+        assert_int_equal(errno, ENOSPC);
+        rc = st_errwrap(rc, "segment %s", "/d/000001");
+        char want[256];
+        snprintf(want, sizeof want, "segment /d/000001: write: %s", strerror(ENOSPC));
+        assert_string_equal(st_errdetail(rc), want);
+        close(full);
+    }
+
+    const char *p = tpath(0, "ro");
+    write_plain(p, "0123456789");
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    errno = 0;
+    int rc = st_pwrite_all(fd, "x", 1, 7);
+    assert_int_equal(rc, ST_EIO);
+    assert_int_equal(errno, EBADF);
+    char want[256];
+    snprintf(want, sizeof want, "pwrite at offset 7: %s", strerror(EBADF));
+    assert_string_equal(st_errdetail(rc), want);
+    errno = 0;
+    assert_int_equal(st_write_all(fd, "x", 1), ST_EIO);
+    assert_int_equal(errno, EBADF);
+    close(fd);
+
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    char buf[4];
+    size_t got = 99;
+    errno = 0;
+    rc = st_pread_all(pfd[0], buf, sizeof buf, 3, &got);
+    assert_int_equal(rc, ST_EIO);
+    assert_int_equal(errno, ESPIPE);
+    assert_int_equal(got, 0);
+    snprintf(want, sizeof want, "pread at offset 3: %s", strerror(ESPIPE));
+    assert_string_equal(st_errdetail(rc), want);
+    close(pfd[0]);
+    close(pfd[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_write_atomic_read_all, setup, teardown),
@@ -243,6 +417,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_mmap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_and_fsync, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_join, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_all_interrupted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pwrite_pread_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_io_errors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
