@@ -20,7 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "apiparams.h"
+#include "strata/promapi.h"
+#include "strata/relabel.h"
 #include "scraper_int.h"
 #include "strata/err.h"
 #include "strata/httpserver.h"
@@ -32,7 +33,7 @@ static int respond_json(st_http_response_t *resp, int status, json_t *root) {
     char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (!s) return st_errorf(ST_ENOMEM, "encoding JSON");
-    *resp = (st_http_response_t){status, ST_HTTP_CT_JSON, s, strlen(s)};
+    *resp = (st_http_response_t){status, ST_HTTP_CT_JSON, s, strlen(s), NULL};
     return ST_OK;
 }
 
@@ -81,7 +82,7 @@ static int h_targets(void *ctx, const st_http_request_t *req, st_http_response_t
     size_t len;
     int rc = scrape_loop_targets_json(s->loop, st_http_request_arg(req, "state"), &body, &len);
     if (rc) return rc;
-    *resp = (st_http_response_t){200, ST_HTTP_CT_JSON, body, len};
+    *resp = (st_http_response_t){200, ST_HTTP_CT_JSON, body, len, NULL};
     return ST_OK;
 }
 
@@ -221,7 +222,7 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
         st_encbuf_free(&b);
         return st_errorf(err, "formatting metrics");
     }
-    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len};
+    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len, NULL};
     return ST_OK;
 }
 
@@ -243,7 +244,7 @@ static int h_read(void *ctx, const st_http_request_t *req, st_http_response_t *r
     st_remoteread_response_t r;
     (void)st_remoteread_handle(body, len, &o, rr_query, s->db, &r);
     config_unref(c);
-    *resp = (st_http_response_t){r.status, r.content_type, (char *)r.body, r.len};
+    *resp = (st_http_response_t){r.status, r.content_type, (char *)r.body, r.len, r.content_encoding};
     r.body = NULL; /* handed to the server */
     st_remoteread_response_free(&r);
     return ST_OK;
@@ -252,25 +253,22 @@ static int h_read(void *ctx, const st_http_request_t *req, st_http_response_t *r
 /* ---- label names and values ---- */
 
 /* The parameters of a label request: Go's Request.FormValue and
- * Request.Form["match[]"] over a form body (POST) and the query string.
- * libmicrohttpd only hands out the first occurrence of a query-string
- * argument, so a GET request sees its first match[] only; a POST form
- * body may carry any number. */
+ * Request.Form["match[]"] over a form body (POST) and the query string. */
 typedef struct {
-    api_form_t form;
+    st_promapi_form_t form;
     int64_t start, end;
     st_matchers_t *sets;
     size_t nsets;
 } label_params_t;
 
 static void label_params_free(label_params_t *lp) {
-    api_form_free(&lp->form);
+    st_promapi_form_free(&lp->form);
     for (size_t i = 0; i < lp->nsets; i++) st_matchers_free(&lp->sets[i]);
     free(lp->sets);
 }
 
 static const char *param(const st_http_request_t *req, const label_params_t *lp, const char *key) {
-    const char *v = api_form_get(&lp->form, key);
+    const char *v = st_promapi_form_get(&lp->form, key);
     return v ? v : st_http_request_arg(req, key);
 }
 
@@ -290,21 +288,21 @@ static int add_matcher_set(label_params_t *lp, const char *sel) {
  * (Prometheus's texts) and return 1. */
 static int label_params(const st_http_request_t *req, label_params_t *lp, st_http_response_t *resp) {
     memset(lp, 0, sizeof *lp);
-    lp->start = API_MIN_TIME_MS;
-    lp->end = API_MAX_TIME_MS;
+    lp->start = ST_PROMAPI_MIN_TIME_MS;
+    lp->end = ST_PROMAPI_MAX_TIME_MS;
     int rc;
     const char *ct = st_http_request_header(req, "Content-Type");
     if (method_is(req, "POST") && ct && strncmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
         size_t len;
         const char *body = st_http_request_body(req, &len);
-        if ((rc = api_form_parse(&lp->form, body, len))) return rc;
+        if ((rc = st_promapi_form_parse(&lp->form, body, len))) return rc;
     }
     static const char *const names[] = {"start", "end"};
     int64_t *dst[] = {&lp->start, &lp->end};
     for (int i = 0; i < 2; i++) {
         const char *v = param(req, lp, names[i]);
         if (!v || !*v) continue;
-        if ((rc = api_parse_time(v, dst[i]))) {
+        if ((rc = st_promapi_parse_time(v, dst[i]))) {
             char msg[1200];
             snprintf(msg, sizeof msg, "invalid parameter \"%s\": Invalid time value for '%s': %s", names[i], names[i],
                      st_errdetail(rc));
@@ -314,8 +312,11 @@ static int label_params(const st_http_request_t *req, label_params_t *lp, st_htt
     rc = ST_OK;
     for (size_t i = 0; i < lp->form.n && !rc; i++)
         if (strcmp(lp->form.v[i].key, "match[]") == 0) rc = add_matcher_set(lp, lp->form.v[i].value);
-    const char *q = st_http_request_arg(req, "match[]");
-    if (!rc && q) rc = add_matcher_set(lp, q);
+    const char **qs = NULL;
+    size_t nq = 0;
+    if (!rc) rc = st_http_request_args(req, "match[]", &qs, &nq);
+    for (size_t i = 0; i < nq && !rc; i++) rc = add_matcher_set(lp, qs[i]);
+    free(qs);
     if (rc == ST_ENOMEM) return rc;
     if (rc) return respond_error(resp, 400, "bad_data", st_errdetail(rc)) ? ST_ENOMEM : 1;
     return ST_OK;
@@ -328,7 +329,7 @@ static int respond_strings(st_http_response_t *resp, const st_db_strings_t *v) {
     st_put_cstr(&b, "{\"status\":\"success\",\"data\":[");
     for (size_t i = 0; i < v->n; i++) {
         if (i) st_put_u8(&b, ',');
-        api_put_json_string(&b, v->v[i], strlen(v->v[i]));
+        st_promapi_put_json_string(&b, v->v[i], strlen(v->v[i]));
     }
     st_put_cstr(&b, "]}");
     if (b.err) {
@@ -336,7 +337,7 @@ static int respond_strings(st_http_response_t *resp, const st_db_strings_t *v) {
         st_encbuf_free(&b);
         return st_errorf(err, "encoding %zu label strings", v->n);
     }
-    *resp = (st_http_response_t){200, ST_HTTP_CT_JSON, (char *)b.p, b.len};
+    *resp = (st_http_response_t){200, ST_HTTP_CT_JSON, (char *)b.p, b.len, NULL};
     return ST_OK;
 }
 
@@ -369,7 +370,7 @@ static int h_label_values(void *ctx, const st_http_request_t *req, st_http_respo
     int rc = ST_OK;
     label_params_t lp = {0};
     st_db_strings_t values = {0};
-    if (!api_label_name_valid(name)) {
+    if (!st_label_name_valid(name, strlen(name))) {
         st_encbuf_t b;
         st_encbuf_init(&b, 1 << 16);
         st_put_cstr(&b, "invalid label name: ");

@@ -128,7 +128,7 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
         st_encbuf_free(&b);
         return st_errorf(err, "formatting metrics");
     }
-    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len};
+    *resp = (st_http_response_t){200, ST_HTTP_CT_METRICS, (char *)b.p, b.len, NULL};
     return ST_OK;
 }
 

@@ -198,7 +198,7 @@ static int h_target(void *ctx, const st_http_request_t *req, st_http_response_t 
     char *copy = malloc(b->len);
     if (!copy) return st_errorf(ST_ENOMEM, "serve: copying a body");
     memcpy(copy, b->p, b->len);
-    *resp = (st_http_response_t){200, "text/plain; version=0.0.4; charset=utf-8", copy, b->len};
+    *resp = (st_http_response_t){.status = 200, .content_type = ST_HTTP_CT_METRICS, .body = copy, .len = b->len};
     return ST_OK;
 }
 

@@ -28,6 +28,9 @@ const char *st_http_request_method(const st_http_request_t *r);
 const char *st_http_request_path(const st_http_request_t *r);
 /* Decoded query-string argument (first occurrence) or NULL. */
 const char *st_http_request_arg(const st_http_request_t *r, const char *name);
+/* Every occurrence of a query-string argument, in order (match[]=a&match[]=b).
+ * *out is a malloc'd array of borrowed strings (free() it; NULL when n = 0). */
+int st_http_request_args(const st_http_request_t *r, const char *name, const char ***out, size_t *n);
 /* Request header (case-insensitive name) or NULL. */
 const char *st_http_request_header(const st_http_request_t *r, const char *name);
 /* Request body (len 0 and a non-NULL pointer when there is none). */
@@ -38,6 +41,7 @@ typedef struct {
     const char *content_type; /* static string; NULL = ST_HTTP_CT_TEXT */
     char *body;               /* malloc'd, freed by the server; NULL = empty */
     size_t len;
+    const char *content_encoding; /* static string ("snappy"); NULL = no header */
 } st_http_response_t;
 
 /* Fill *resp and return 0. A negative ST_E* return discards *resp and

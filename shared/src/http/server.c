@@ -60,6 +60,40 @@ const char *st_http_request_arg(const st_http_request_t *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+typedef struct {
+    const char *name;
+    const char **v;
+    size_t n;
+    int err;
+} args_t;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    args_t *a = cls;
+    if (!key || strcmp(key, a->name) != 0) return MHD_YES;
+    const char **v = realloc(a->v, (a->n + 1) * sizeof *v);
+    if (!v) {
+        a->err = st_errorf(ST_ENOMEM, "query argument %s: allocation failed", a->name);
+        return MHD_NO;
+    }
+    v[a->n++] = value ? value : "";
+    a->v = v;
+    return MHD_YES;
+}
+
+int st_http_request_args(const st_http_request_t *r, const char *name, const char ***out, size_t *n) {
+    args_t a = {name, NULL, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, collect_arg, &a);
+    if (a.err) {
+        free(a.v);
+        a.v = NULL;
+        a.n = 0;
+    }
+    *out = a.v;
+    *n = a.n;
+    return a.err;
+}
+
 const char *st_http_request_header(const st_http_request_t *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
@@ -75,7 +109,7 @@ int st_http_respond(st_http_response_t *resp, int status, const char *content_ty
     if (!b) return st_errorf(ST_ENOMEM, "http response of %zu bytes", n);
     memcpy(b, text, n);
     free(resp->body);
-    *resp = (st_http_response_t){status, content_type, b, n};
+    *resp = (st_http_response_t){status, content_type, b, n, NULL};
     return ST_OK;
 }
 
@@ -113,7 +147,8 @@ static const route_t *find_route(const st_http_server_t *s, const char *path) {
     return best;
 }
 
-static enum MHD_Result queue_response(struct MHD_Connection *conn, int status, const char *ct, char *body, size_t len) {
+static enum MHD_Result queue_response(struct MHD_Connection *conn, int status, const char *ct, const char *enc,
+                                      char *body, size_t len) {
     struct MHD_Response *resp = body ? MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE)
                                      : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
@@ -121,6 +156,7 @@ static enum MHD_Result queue_response(struct MHD_Connection *conn, int status, c
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ct ? ct : ST_HTTP_CT_TEXT);
+    if (enc) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, enc);
     enum MHD_Result r = MHD_queue_response(conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
     return r;
@@ -134,7 +170,7 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, int status, const 
     va_start(ap, fmt);
     vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    return queue_response(conn, status, ST_HTTP_CT_TEXT, strdup(tmp), strlen(tmp));
+    return queue_response(conn, status, ST_HTTP_CT_TEXT, NULL, strdup(tmp), strlen(tmp));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -171,7 +207,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         st_log(ST_LOG_WARN, "http handler failed", "method", method, "path", url, "err", st_errdetail(rc), NULL);
         return send_text(conn, 500, "internal error: %s\n", st_errdetail(rc));
     }
-    return queue_response(conn, resp.status ? resp.status : 200, resp.content_type, resp.body, resp.len);
+    return queue_response(conn, resp.status ? resp.status : 200, resp.content_type, resp.content_encoding, resp.body,
+                          resp.len);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

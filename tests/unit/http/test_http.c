@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <curl/curl.h>
+#include <strings.h>
 
 #include <netinet/in.h>
 #include <pthread.h>
@@ -158,8 +160,25 @@ static int h_echo(void *ctx, const st_http_request_t *req, st_http_response_t *r
     const void *body = st_http_request_body(req, &n);
     char *copy = malloc(n ? n : 1);
     memcpy(copy, body, n);
-    *resp = (st_http_response_t){201, ST_HTTP_CT_JSON, copy, n};
+    *resp = (st_http_response_t){.status = 201, .content_type = ST_HTTP_CT_JSON, .body = copy, .len = n,
+                                 .content_encoding = "snappy"};
     return 0;
+}
+
+/* Every match[] argument, joined by '|'. */
+static int h_args(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    (void)ctx;
+    const char **v;
+    size_t n;
+    int rc = st_http_request_args(req, "match[]", &v, &n);
+    if (rc) return rc;
+    char text[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        if (i) strcat(text, "|");
+        strncat(text, v[i], sizeof text - strlen(text) - 2);
+    }
+    free(v);
+    return st_http_respond(resp, 200, NULL, text);
 }
 
 static int h_prefix(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
@@ -176,7 +195,7 @@ static int h_big(void *ctx, const st_http_request_t *req, st_http_response_t *re
     (void)ctx, (void)req;
     char *b = malloc(100000);
     memset(b, 'x', 100000);
-    *resp = (st_http_response_t){200, NULL, b, 100000};
+    *resp = (st_http_response_t){.status = 200, .body = b, .len = 100000};
     return 0;
 }
 
@@ -191,7 +210,7 @@ static int setup(void **state) {
         st_http_server_route(srv, "/api/", true, h_prefix, NULL) ||
         st_http_server_route(srv, "/api/v1/", true, h_prefix, (void *)"longer prefix") ||
         st_http_server_route(srv, "/api/v1/exact", false, h_prefix, (void *)"exact") ||
-        st_http_server_route(srv, "/fail", false, h_fail, NULL) || st_http_server_route(srv, "/big", false, h_big, NULL) ||
+        st_http_server_route(srv, "/fail", false, h_fail, NULL) || st_http_server_route(srv, "/args", false, h_args, NULL) || st_http_server_route(srv, "/big", false, h_big, NULL) ||
         st_http_server_start(srv, "127.0.0.1:0"))
         return -1;
     snprintf(base, sizeof base, "http://127.0.0.1:%u", st_http_server_port(srv));
@@ -246,6 +265,37 @@ static void test_routes(void **state) {
     assert_int_equal(r.status, 500);
     assert_string_equal(r.body, "internal error: backend unreachable\n");
     st_http_resp_free(&r);
+
+    get("/args?match[]=a&x=1&match[]=b%20c&match%5B%5D=d", &r);
+    assert_string_equal(r.body, "a|b c|d");
+    st_http_resp_free(&r);
+    get("/args", &r);
+    assert_string_equal(r.body, "");
+    st_http_resp_free(&r);
+}
+
+static size_t find_encoding(char *p, size_t size, size_t n, void *ud) {
+    if (size * n > 18 && strncasecmp(p, "Content-Encoding: ", 18) == 0) snprintf(ud, 32, "%.*s", (int)(n - 20), p + 18);
+    return size * n;
+}
+
+/* A handler's content_encoding reaches the client as a header. */
+static void test_content_encoding(void **state) {
+    (void)state;
+    char url[128], enc[32] = "";
+    snprintf(url, sizeof url, "%s/echo", base);
+    CURL *c = curl_easy_init();
+    assert_non_null(c);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x");
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, find_encoding);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, enc);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, find_encoding); /* body: ignored unless it looks like a header */
+    char sink[32];
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
+    assert_int_equal(curl_easy_perform(c), CURLE_OK);
+    curl_easy_cleanup(c);
+    assert_string_equal(enc, "snappy");
 }
 
 static void test_post_and_limits(void **state) {
@@ -362,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_labels_sorted_and_aliases),
         cmocka_unit_test(test_labels_errors),
         cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_content_encoding),
         cmocka_unit_test(test_post_and_limits),
         cmocka_unit_test(test_client_errors),
         cmocka_unit_test(test_server_address_errors),

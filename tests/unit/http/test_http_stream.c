@@ -28,7 +28,7 @@ static int h_big(void *ctx, const st_http_request_t *req, st_http_response_t *re
     char *b = malloc(BIG);
     if (!b) return ST_ENOMEM;
     for (size_t i = 0; i < BIG; i++) b[i] = (char)('a' + i % 23);
-    *resp = (st_http_response_t){200, "application/x-test", b, BIG};
+    *resp = (st_http_response_t){.status = 200, .content_type = "application/x-test", .body = b, .len = BIG};
     return ST_OK;
 }
 

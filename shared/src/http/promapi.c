@@ -1,5 +1,5 @@
-/* Prometheus HTTP API parameters and JSON strings; contract in apiparams.h. */
-#include "apiparams.h"
+/* Prometheus HTTP API parameters and JSON strings; contract in promapi.h. */
+#include "strata/promapi.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static int unescape(const char *p, size_t len, char **out) {
     return ST_OK;
 }
 
-int api_form_parse(api_form_t *out, const char *p, size_t len) {
+int st_promapi_form_parse(st_promapi_form_t *out, const char *p, size_t len) {
     memset(out, 0, sizeof *out);
     size_t cap = 0;
     for (size_t i = 0; i < len;) {
@@ -61,34 +61,34 @@ int api_form_parse(api_form_t *out, const char *p, size_t len) {
             free(k);
             free(v);
             if (rc) {
-                api_form_free(out);
+                st_promapi_form_free(out);
                 return rc;
             }
             continue;
         }
         if (out->n == cap) {
             cap = cap ? cap * 2 : 8;
-            api_kv_t *nv = realloc(out->v, cap * sizeof *nv);
+            st_promapi_kv_t *nv = realloc(out->v, cap * sizeof *nv);
             if (!nv) {
                 free(k);
                 free(v);
-                api_form_free(out);
+                st_promapi_form_free(out);
                 return st_errorf(ST_ENOMEM, "form body: %zu pairs", cap);
             }
             out->v = nv;
         }
-        out->v[out->n++] = (api_kv_t){k, v};
+        out->v[out->n++] = (st_promapi_kv_t){k, v};
     }
     return ST_OK;
 }
 
-const char *api_form_get(const api_form_t *f, const char *key) {
+const char *st_promapi_form_get(const st_promapi_form_t *f, const char *key) {
     for (size_t i = 0; i < f->n; i++)
         if (strcmp(f->v[i].key, key) == 0) return f->v[i].value;
     return NULL;
 }
 
-void api_form_free(api_form_t *f) {
+void st_promapi_form_free(st_promapi_form_t *f) {
     if (!f) return;
     for (size_t i = 0; i < f->n; i++) {
         free(f->v[i].key);
@@ -173,7 +173,7 @@ static bool parse_rfc3339(const char *s, int64_t *ms) {
     return true;
 }
 
-int api_parse_time(const char *s, int64_t *ms) {
+int st_promapi_parse_time(const char *s, int64_t *ms) {
     double t;
     if (parse_float(s, &t)) {
         /* s, ns := math.Modf(t); ns = math.Round(ns*1000) / 1000;
@@ -201,11 +201,11 @@ int api_parse_time(const char *s, int64_t *ms) {
     /* Go's time.Parse takes 4-digit years only; Prometheus special-cases
      * its own default bounds, as formatted by time.RFC3339Nano. */
     if (strcmp(s, "-292273086-05-16T16:47:06Z") == 0) {
-        *ms = API_MIN_TIME_MS;
+        *ms = ST_PROMAPI_MIN_TIME_MS;
         return ST_OK;
     }
     if (strcmp(s, "292277025-08-18T07:12:54.999999999Z") == 0) {
-        *ms = API_MAX_TIME_MS;
+        *ms = ST_PROMAPI_MAX_TIME_MS;
         return ST_OK;
     }
     st_encbuf_t b;
@@ -217,17 +217,9 @@ int api_parse_time(const char *s, int64_t *ms) {
     return rc;
 }
 
-bool api_label_name_valid(const char *s) {
-    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_')) return false;
-    for (s++; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return false;
-    return true;
-}
-
 /* ---- JSON ---- */
 
-void api_put_json_string(st_encbuf_t *b, const char *s, size_t len) {
+void st_promapi_put_json_string(st_encbuf_t *b, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *p = (const uint8_t *)s;
     st_put_u8(b, '"');

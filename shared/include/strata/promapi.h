@@ -1,11 +1,11 @@
 /*
- * Request parameters and JSON strings of Prometheus's HTTP API, parsed and
- * written as Prometheus 2.42 does (web/api/v1), for the scraper's label
- * endpoints. Self-contained (libstrata only), so a fuzz target compiles
- * it in.
+ * promapi.h — request parameters and JSON strings of Prometheus's HTTP API,
+ * parsed and written as Prometheus 2.42 does (web/api/v1), for every
+ * component serving that API (scraper, querier). Label names are checked
+ * with st_label_name_valid (relabel.h): the same rule, model.LabelNameRE.
  */
-#ifndef STRATA_SCRAPER_APIPARAMS_H
-#define STRATA_SCRAPER_APIPARAMS_H
+#ifndef STRATA_PROMAPI_H
+#define STRATA_PROMAPI_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -16,40 +16,37 @@
 /* Prometheus's defaults for an absent start / end: time.Unix(MinInt64/1000
  * + 62135596801, 0) and time.Unix(MaxInt64/1000 - 62135596801, 999999999),
  * in ms. */
-#define API_MIN_TIME_MS INT64_C(-9223309901257974000)
-#define API_MAX_TIME_MS INT64_C(9223309901257974999)
+#define ST_PROMAPI_MIN_TIME_MS INT64_C(-9223309901257974000)
+#define ST_PROMAPI_MAX_TIME_MS INT64_C(9223309901257974999)
 
 /* One decoded key=value pair of a form body. */
 typedef struct {
     char *key, *value; /* owned, NUL-terminated */
-} api_kv_t;
+} st_promapi_kv_t;
 
 typedef struct {
-    api_kv_t *v; /* owned, in body order */
+    st_promapi_kv_t *v; /* owned, in body order */
     size_t n;
-} api_form_t;
+} st_promapi_form_t;
 
 /* Decode an application/x-www-form-urlencoded body as Go's url.ParseQuery
  * does for Request.PostForm: pairs split at '&', '+' is a space, %XX
  * escapes; a pair with a bad escape or a ';' is skipped (Go reports it, and
  * Prometheus ignores the report). Only allocation failures are errors. */
-int api_form_parse(api_form_t *out, const char *p, size_t len);
+int st_promapi_form_parse(st_promapi_form_t *out, const char *p, size_t len);
 /* First value of key, or NULL. */
-const char *api_form_get(const api_form_t *f, const char *key);
-void api_form_free(api_form_t *f); /* NULL ok */
+const char *st_promapi_form_get(const st_promapi_form_t *f, const char *key);
+void st_promapi_form_free(st_promapi_form_t *f); /* NULL ok */
 
 /* Prometheus's parseTime: a float of Unix seconds (rounded to ms as Go
  * does), an RFC 3339 time with optional fraction, or one of the two
  * formatted default times. ST_EINVAL with Prometheus's message
  * (cannot parse "x" to a valid timestamp) otherwise. */
-int api_parse_time(const char *s, int64_t *ms);
-
-/* model.LabelNameRE: ^[a-zA-Z_][a-zA-Z0-9_]*$ */
-bool api_label_name_valid(const char *s);
+int st_promapi_parse_time(const char *s, int64_t *ms);
 
 /* A JSON string as Prometheus's encoder (jsoniter, compatible with Go's
  * encoding/json) writes it: \" \\ \n \r \t, \u00xx for other control bytes
  * and for < > &, \u2028 \u2029, \ufffd for each byte of invalid UTF-8. */
-void api_put_json_string(st_encbuf_t *b, const char *s, size_t len);
+void st_promapi_put_json_string(st_encbuf_t *b, const char *s, size_t len);
 
 #endif
