@@ -81,7 +81,7 @@ static st_matchers_t sel(const char *s) {
 }
 
 static void names(const char *const *sels, size_t nsel, int64_t mint, int64_t maxt, const char *want) {
-    st_matchers_t ms[4];
+    st_matchers_t ms[4] = {0};
     for (size_t i = 0; i < nsel; i++) ms[i] = sel(sels[i]);
     st_db_strings_t got;
     assert_int_equal(st_db_label_names(db, ms, nsel, mint, maxt, &got), 0);
@@ -92,7 +92,7 @@ static void names(const char *const *sels, size_t nsel, int64_t mint, int64_t ma
 
 static void values(const char *name, const char *const *sels, size_t nsel, int64_t mint, int64_t maxt,
                    const char *want) {
-    st_matchers_t ms[4];
+    st_matchers_t ms[4] = {0};
     for (size_t i = 0; i < nsel; i++) ms[i] = sel(sels[i]);
     st_db_strings_t got;
     assert_int_equal(st_db_label_values(db, name, ms, nsel, mint, maxt, &got), 0);
