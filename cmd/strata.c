@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "scraper.h"
+#include "query.h"
 #include "sidecar.h"
 #include "store.h"
 #include "tools.h"
@@ -12,6 +13,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"query", query_main, "Query StoreAPI endpoints as one: fan-out, HA dedup, Prometheus HTTP API (PromQL pending)."},
     {"scraper", scraper_main, "Scrape targets as Prometheus does into a local TSDB (head + WAL + blocks)."},
     {"sidecar", sidecar_main, "Ship Prometheus blocks to object storage (meta.json last)."},
     {"store", store_main, "Serve bucket blocks over the StoreAPI (index-headers, ranged reads)."},
@@ -20,7 +22,6 @@ static const struct {
 
 /* Components still being built; listed so users know where they are going. */
 static const char *const planned[] = {
-    "query      Global querier with HA dedup; Prometheus HTTP API.",
     "compact    Compaction, downsampling, retention in the bucket.",
 };
 

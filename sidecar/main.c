@@ -30,6 +30,7 @@
 #include "strata/grpc.h"
 #include "strata/httpserver.h"
 #include "strata/log.h"
+#include "strata/runtime.h"
 #include "strata/objstore.h"
 #include "strata/textfmt.h"
 
@@ -37,64 +38,10 @@
 #define LABELS_RETRY_MS 2000
 
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_bool stop;
-    atomic_bool ready;
+    st_runtime_t rt;
     atomic_bool prom_up;
     shipper_metrics_t metrics;
 } sidecar_t;
-
-static void request_stop(sidecar_t *sc) {
-    pthread_mutex_lock(&sc->mu);
-    atomic_store(&sc->stop, true);
-    pthread_cond_broadcast(&sc->cv);
-    pthread_mutex_unlock(&sc->mu);
-}
-
-/* Sleep up to ms; true when stopping. */
-static bool sleep_or_stop(sidecar_t *sc, int64_t ms) {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&sc->mu);
-    while (!atomic_load(&sc->stop))
-        if (pthread_cond_timedwait(&sc->cv, &sc->mu, &dl) != 0) break;
-    pthread_mutex_unlock(&sc->mu);
-    return atomic_load(&sc->stop);
-}
-
-static void *signal_thread(void *arg) {
-    sidecar_t *sc = arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    if (sigwait(&set, &sig) == 0 && !atomic_load(&sc->stop))
-        st_log(ST_LOG_INFO, "caught signal, exiting", "signal", sig == SIGINT ? "interrupt" : "terminated", NULL);
-    request_stop(sc);
-    return NULL;
-}
-
-/* ---- HTTP ---- */
-
-static int h_healthy(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
-    (void)ctx, (void)req;
-    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "OK");
-}
-
-static int h_ready(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
-    sidecar_t *sc = ctx;
-    (void)req;
-    bool ok = atomic_load(&sc->ready);
-    return st_http_respond(resp, ok ? 200 : 503, ST_HTTP_CT_TEXT, ok ? "OK" : "NOT OK");
-}
 
 static void put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
     char num[ST_FLOAT_BUF];
@@ -225,23 +172,11 @@ int sidecar_main(int argc, char **argv) {
 
     sidecar_t sc;
     memset(&sc, 0, sizeof sc);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&sc.mu, NULL);
-    pthread_cond_init(&sc.cv, &ca);
-    pthread_condattr_destroy(&ca);
-
-    /* Block the signals before any thread exists, so all inherit the mask
-     * and only the signal thread receives them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    pthread_t sig_th;
-    bool sig_started = pthread_create(&sig_th, NULL, signal_thread, &sc) == 0;
+    /* before any thread exists, so all inherit the signal mask */
+    if ((rc = st_runtime_init(&sc.rt))) {
+        st_log(ST_LOG_ERROR, "starting failed", "err", st_errdetail(rc), NULL);
+        return 1;
+    }
 
     int exit_code = 1;
     st_objstore_t *bkt = NULL;
@@ -259,8 +194,7 @@ int sidecar_main(int argc, char **argv) {
         }
     }
     if ((rc = st_http_server_new(&http, NULL)) || (rc = st_http_server_route(http, "/metrics", false, h_metrics, &sc)) ||
-        (rc = st_http_server_route(http, "/-/healthy", false, h_healthy, &sc)) ||
-        (rc = st_http_server_route(http, "/-/ready", false, h_ready, &sc)) ||
+        (rc = st_runtime_add_probes(&sc.rt, http)) ||
         (rc = st_http_server_start(http, http_addr))) {
         st_log(ST_LOG_ERROR, "starting the HTTP server failed", "err", st_errdetail(rc), NULL);
         goto out;
@@ -294,7 +228,7 @@ int sidecar_main(int argc, char **argv) {
         if (!rc) break;
         st_log(ST_LOG_WARN, "failed to fetch initial external labels; is Prometheus running? retrying", "err",
                st_errdetail(rc), NULL);
-        if (sleep_or_stop(&sc, LABELS_RETRY_MS)) goto out;
+        if (st_runtime_sleep(&sc.rt, LABELS_RETRY_MS)) goto out;
     }
     atomic_store(&sc.prom_up, true);
     if (!ext.n) {
@@ -320,11 +254,11 @@ int sidecar_main(int argc, char **argv) {
                "storage.tsdb.min-block-duration differs from max-block-duration: Prometheus compacts locally and "
                "compacted blocks are not uploaded (set both to 2h)",
                "min", lo, "max", hi, NULL);
-    atomic_store(&sc.ready, true);
+    st_runtime_set_ready(&sc.rt, true);
 
-    shipper_t sh = {.tsdb_dir = tsdb, .bucket = bkt, .upload_compacted = upload_compacted, .stop = &sc.stop,
+    shipper_t sh = {.tsdb_dir = tsdb, .bucket = bkt, .upload_compacted = upload_compacted, .stop = &sc.rt.stop,
                     .metrics = &sc.metrics};
-    for (bool first = true; !atomic_load(&sc.stop); first = false) {
+    for (bool first = true; !st_runtime_stopping(&sc.rt); first = false) {
         if (!first) {
             refresh_labels(&sc, prom_url, &ext, store);
             sidecar_store_refresh_min_time(store);
@@ -332,25 +266,20 @@ int sidecar_main(int argc, char **argv) {
         if (bkt) {
             size_t n = 0;
             rc = shipper_sync(&sh, &ext, &n);
-            if (rc && !atomic_load(&sc.stop))
+            if (rc && !st_runtime_stopping(&sc.rt))
                 st_log(ST_LOG_WARN, "shipper pass failed; retrying next pass", "err", st_errdetail(rc), NULL);
         }
-        if (sleep_or_stop(&sc, interval_ms)) break;
+        if (st_runtime_sleep(&sc.rt, interval_ms)) break;
     }
 out:
-    if (atomic_load(&sc.stop)) exit_code = 0;
-    request_stop(&sc);
+    if (st_runtime_stopping(&sc.rt)) exit_code = 0;
+    st_runtime_stop(&sc.rt);
     st_grpc_server_free(grpc); /* cancels calls in flight; before the store they use */
     sidecar_store_free(store);
     st_http_server_free(http);
     st_objstore_close(bkt);
     st_labels_free(&ext);
-    if (sig_started) {
-        pthread_kill(sig_th, SIGTERM); /* wakes its sigwait if no signal came */
-        pthread_join(sig_th, NULL);
-    }
-    pthread_cond_destroy(&sc.cv);
-    pthread_mutex_destroy(&sc.mu);
+    st_runtime_destroy(&sc.rt);
     st_log(ST_LOG_INFO, "exiting", "code", exit_code ? "1" : "0", NULL);
     return exit_code;
 }

@@ -24,69 +24,16 @@
 #include "strata/grpc.h"
 #include "strata/httpserver.h"
 #include "strata/log.h"
+#include "strata/runtime.h"
 #include "strata/textfmt.h"
 
 #define INITIAL_SYNC_RETRY_MS 2000
 #define RELABEL_CONFIG_MAX ((size_t)1 << 20)
 
 typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_bool stop;
-    atomic_bool ready;
+    st_runtime_t rt;
     store_t st;
 } app_t;
-
-static void request_stop(app_t *a) {
-    pthread_mutex_lock(&a->mu);
-    atomic_store(&a->stop, true);
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-}
-
-/* Sleep up to ms; true when stopping. */
-static bool sleep_or_stop(app_t *a, int64_t ms) {
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (ms % 1000) * 1000000;
-    if (dl.tv_nsec >= 1000000000) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&a->mu);
-    while (!atomic_load(&a->stop))
-        if (pthread_cond_timedwait(&a->cv, &a->mu, &dl) != 0) break;
-    pthread_mutex_unlock(&a->mu);
-    return atomic_load(&a->stop);
-}
-
-static void *signal_thread(void *arg) {
-    app_t *a = arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    if (sigwait(&set, &sig) == 0 && !atomic_load(&a->stop))
-        st_log(ST_LOG_INFO, "caught signal, exiting", "signal", sig == SIGINT ? "interrupt" : "terminated", NULL);
-    request_stop(a);
-    return NULL;
-}
-
-/* ---- HTTP ---- */
-
-static int h_healthy(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
-    (void)ctx, (void)req;
-    return st_http_respond(resp, 200, ST_HTTP_CT_TEXT, "OK");
-}
-
-static int h_ready(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
-    app_t *a = ctx;
-    (void)req;
-    bool ok = atomic_load(&a->ready);
-    return st_http_respond(resp, ok ? 200 : 503, ST_HTTP_CT_TEXT, ok ? "OK" : "NOT OK");
-}
 
 static void put_head(st_encbuf_t *b, const char *name, const char *type, const char *help) {
     st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -297,22 +244,11 @@ int store_main(int argc, char **argv) {
     }
     st_log_set_level(level);
 
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_mutex_init(&a.mu, NULL);
-    pthread_cond_init(&a.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    /* Block the signals before any thread exists, so all inherit the mask
-     * and only the signal thread receives them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    pthread_t sig_th;
-    bool sig_started = pthread_create(&sig_th, NULL, signal_thread, &a) == 0;
+    /* before any thread exists, so all inherit the signal mask */
+    if ((rc = st_runtime_init(&a.rt))) {
+        st_log(ST_LOG_ERROR, "starting failed", "err", st_errdetail(rc), NULL);
+        return 1;
+    }
 
     int exit_code = 1;
     st_objstore_t *bkt = NULL;
@@ -337,10 +273,9 @@ int store_main(int argc, char **argv) {
     a.st.max_time = tmax;
     a.st.sync_concurrency = (int)sync_concurrency;
     a.st.deletion_delay_ms = deletion_delay_ms;
-    a.st.stop = &a.stop;
+    a.st.stop = &a.rt.stop;
     if ((rc = st_http_server_new(&http, NULL)) || (rc = st_http_server_route(http, "/metrics", false, h_metrics, &a)) ||
-        (rc = st_http_server_route(http, "/-/healthy", false, h_healthy, &a)) ||
-        (rc = st_http_server_route(http, "/-/ready", false, h_ready, &a)) ||
+        (rc = st_runtime_add_probes(&a.rt, http)) ||
         (rc = st_http_server_start(http, http_addr))) {
         st_log(ST_LOG_ERROR, "starting the HTTP server failed", "err", st_errdetail(rc), NULL);
         goto out;
@@ -352,9 +287,9 @@ int store_main(int argc, char **argv) {
      * the first answers are complete. */
     while ((rc = store_sync(&a.st))) {
         st_log(ST_LOG_WARN, "initial sync failed; retrying", "err", st_errdetail(rc), NULL);
-        if (sleep_or_stop(&a, INITIAL_SYNC_RETRY_MS)) goto out;
+        if (st_runtime_sleep(&a.rt, INITIAL_SYNC_RETRY_MS)) goto out;
     }
-    if (atomic_load(&a.stop)) goto out;
+    if (st_runtime_stopping(&a.rt)) goto out;
     st_grpc_server_opts_t gopts = {
         .threads = (int)concurrency, .tls_cert_file = tls_cert, .tls_key_file = tls_key, .tls_client_ca_file = tls_ca};
     if ((rc = st_grpc_server_new(&grpc, &gopts)) || (rc = st_storeapi_register(grpc, &store_ops, &a.st, &limits)) ||
@@ -365,24 +300,19 @@ int store_main(int argc, char **argv) {
     char nb[32];
     snprintf(nb, sizeof nb, "%zu", a.st.nblocks);
     st_log(ST_LOG_INFO, "initial sync done; serving the StoreAPI", "blocks", nb, "grpc", grpc_addr, NULL);
-    atomic_store(&a.ready, true);
-    while (!sleep_or_stop(&a, sync_ms))
-        if ((rc = store_sync(&a.st)) && !atomic_load(&a.stop))
+    st_runtime_set_ready(&a.rt, true);
+    while (!st_runtime_sleep(&a.rt, sync_ms))
+        if ((rc = store_sync(&a.st)) && !st_runtime_stopping(&a.rt))
             st_log(ST_LOG_WARN, "sync failed; serving the blocks loaded before", "err", st_errdetail(rc), NULL);
 out:
-    if (atomic_load(&a.stop)) exit_code = 0;
-    request_stop(&a);
-    atomic_store(&a.ready, false);
+    if (st_runtime_stopping(&a.rt)) exit_code = 0;
+    st_runtime_stop(&a.rt);
+    st_runtime_set_ready(&a.rt, false);
     st_grpc_server_free(grpc); /* cancels calls in flight before the blocks go */
     st_http_server_free(http);
     if (st_ok) store_destroy(&a.st);
     st_objstore_close(bkt);
-    if (sig_started) {
-        pthread_kill(sig_th, SIGTERM); /* wakes its sigwait if no signal came */
-        pthread_join(sig_th, NULL);
-    }
-    pthread_cond_destroy(&a.cv);
-    pthread_mutex_destroy(&a.mu);
+    st_runtime_destroy(&a.rt);
     st_log(ST_LOG_INFO, "exiting", "code", exit_code ? (exit_code == 2 ? "2" : "1") : "0", NULL);
     return exit_code;
 }

@@ -1,0 +1,274 @@
+/*
+ * query.h — `strata query`, the global querier (Thanos's `thanos query`):
+ * fans requests out to StoreAPI endpoints, merges their answers,
+ * deduplicates HA replicas and serves the Prometheus HTTP API and, so
+ * queriers stack, the StoreAPI itself.
+ *
+ *   --store / file SD ──▶ endpoint set (Info every 5 s: health, label
+ *                         sets, time range)
+ *   select(matchers, mint, maxt, hints)
+ *     ──▶ endpoints by time overlap and external label sets
+ *     ──▶ one Series stream per endpoint, each read by its own thread into
+ *         a bounded queue (replica labels stripped and the stream re-sorted
+ *         first when deduplicating: our stores cannot strip them)
+ *     ──▶ k-way merge by label set; equal sets from any streams become one
+ *         series, byte-identical chunks dropped, chunks ordered by time
+ *     ──▶ dedup: overlapping chunks split into "replicas", merged by
+ *         Thanos's penalty algorithm (counter adjustment for rate, irate,
+ *         increase, resets) ──▶ samples in time order within [mint, maxt]
+ *
+ * The PromQL engine plugs in through query_select(), whose signature is the
+ * engine's select callback; its ctx is a query_ctx_t, which also collects
+ * the warnings of partial responses for the HTTP answer.
+ */
+#ifndef STRATA_QUERY_H
+#define STRATA_QUERY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strata/block.h"
+#include "strata/grpc.h"
+#include "strata/labels.h"
+#include "strata/matcher.h"
+#include "strata/storeapi.h"
+
+#define QUERY_VERSION "0.1.0"
+/* Thanos polls Info every 5 s with a 5 s timeout (hidden --endpoint.info-timeout). */
+#define QUERY_INFO_INTERVAL_MS 5000
+#define QUERY_INFO_TIMEOUT_MS 5000
+/* Thanos's dedup: the penalty before a replica's sample interval is known. */
+#define QUERY_DEDUP_INITIAL_PENALTY_MS 5000
+/* What one endpoint's reader thread may hold ahead of the merge. */
+#define QUERY_FEED_MAX_SERIES 256
+#define QUERY_FEED_MAX_BYTES ((size_t)8 << 20)
+/* Series per SeriesResponse frame asked from stores (Thanos's default). */
+#define QUERY_RESPONSE_BATCH 64
+
+/* argv[0] is "query". Exit code: 0 after SIGINT/SIGTERM, 1 on a fatal
+ * error, 2 on a usage error. */
+int query_main(int argc, char **argv);
+
+/* ---- warnings (thread-safe list of strings) ---- */
+
+typedef struct {
+    pthread_mutex_t mu;
+    st_strlist_t list;
+} query_warnings_t;
+
+void query_warnings_init(query_warnings_t *w);
+void query_warnings_destroy(query_warnings_t *w);
+/* Adds a formatted warning unless the same text is already there. */
+int query_warnf(query_warnings_t *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- endpoints (endpoints.c) ---- */
+
+/* One StoreAPI endpoint. Refcounted: the set holds one reference while the
+ * endpoint is configured, every request using it one more, so an endpoint
+ * dropped from file SD lives until its last call ends. */
+typedef struct query_endpoint {
+    atomic_int refs;
+    char *addr;
+    st_grpc_client_t *client;
+    pthread_mutex_t mu; /* guards everything below */
+    bool known;         /* an Info call succeeded once */
+    bool healthy;       /* the last Info call succeeded */
+    int64_t last_check_ms; /* wall time of the last successful Info; 0 = never */
+    char *last_error;      /* of the last Info call; NULL when healthy */
+    char *component;       /* "store", "sidecar", "query", ...; NULL until known */
+    st_labels_t *label_sets;
+    size_t nlabel_sets;
+    int64_t min_time, max_time; /* INT64_MIN / INT64_MAX until known (Thanos: a store of everything) */
+} query_endpoint_t;
+
+void query_endpoint_ref(query_endpoint_t *e);
+void query_endpoint_unref(query_endpoint_t *e); /* frees at 0; NULL ok */
+
+/* An endpoint's state copied for one request, so a request sees one
+ * consistent view however the Info poller changes the endpoint. */
+typedef struct {
+    query_endpoint_t *ep; /* one reference */
+    bool healthy, known;
+    char *last_error;        /* owned; NULL when healthy */
+    st_labels_t *label_sets; /* owned copies */
+    size_t nlabel_sets;
+    int64_t min_time, max_time;
+    char name[320]; /* Thanos's endpoint text: "Addr: a MinTime: x MaxTime: y" */
+} query_target_t;
+
+typedef struct {
+    st_grpc_client_opts_t client_opts; /* TLS etc.; strings borrowed for the set's life */
+    const char *const *static_addrs;   /* --store / --endpoint */
+    size_t nstatic;
+    const char *const *sd_files; /* --store.sd-files (globs) */
+    size_t nsd_files;
+    int64_t sd_interval_ms; /* re-read every file this often even when unchanged */
+} query_endpoints_opts_t;
+
+typedef struct query_endpoints query_endpoints_t;
+
+/* Addresses are checked here ("host:port"; dns+ prefixes are refused). */
+int query_endpoints_new(query_endpoints_t **out, const query_endpoints_opts_t *opts);
+/* One round: re-read file SD when a file changed or sd_interval passed,
+ * add and drop endpoints, then one Info call per endpoint, all at once
+ * (a thread each), each bounded by QUERY_INFO_TIMEOUT_MS. */
+int query_endpoints_update(query_endpoints_t *es);
+/* Configured endpoints, sorted by address; *out owned (query_targets_free). */
+int query_endpoints_snapshot(query_endpoints_t *es, query_target_t **out, size_t *n);
+void query_targets_free(query_target_t *t, size_t n);
+size_t query_endpoints_count(query_endpoints_t *es, size_t *healthy);
+void query_endpoints_info_stats(query_endpoints_t *es, uint64_t *calls, uint64_t *failures);
+void query_endpoints_free(query_endpoints_t *es); /* NULL ok */
+
+/* Thanos's LabelSetsMatch: a store may hold matching series unless every
+ * one of its label sets has a label that some matcher rejects (a store
+ * with no label sets always may). */
+bool query_label_sets_match(const st_matchers_t *ms, const st_labels_t *sets, size_t n);
+/* Time overlap ([mint, maxt] against the target's) and label sets. */
+bool query_target_matches(const query_target_t *t, int64_t mint, int64_t maxt, const st_matchers_t *ms);
+
+/* ---- the component ---- */
+
+typedef struct {
+    atomic_uint_fast64_t series_requests, label_requests, api_requests, api_errors;
+    atomic_uint_fast64_t store_calls, store_failures;
+    atomic_uint_fast64_t series_merged, chunks_dropped_identical;
+} query_metrics_t;
+
+typedef struct query {
+    query_endpoints_t *endpoints;
+    query_metrics_t m;
+    const char *const *replica_labels; /* --query.replica-label */
+    size_t nreplica_labels;
+    bool partial_response;     /* --query.partial-response */
+    int64_t timeout_ms;        /* --query.timeout */
+    int64_t frame_timeout_ms;  /* --store.response-timeout; 0 = none */
+    /* --query.max-concurrent: requests fanning out at once (gate) */
+    pthread_mutex_t gate_mu;
+    pthread_cond_t gate_cv;
+    int gate_max, gate_used;
+    atomic_int feeds_live; /* reader threads still running (shutdown waits for them) */
+} query_t;
+
+int query_init(query_t *q, query_endpoints_t *es, int max_concurrent);
+void query_destroy(query_t *q);
+/* Wait for a gate slot until deadline_ms (wall clock): ST_ETIMEDOUT past it. */
+int query_gate_enter(query_t *q, int64_t deadline_ms);
+void query_gate_leave(query_t *q);
+int64_t query_now_ms(void); /* wall clock, ms */
+
+/* ---- one request's context (the select callback's ctx) ---- */
+
+typedef struct {
+    query_t *q;
+    bool dedup;                /* dedup param (default true) */
+    st_strlist_t replica_labels; /* effective: replicaLabels[] or the flag; owned */
+    bool partial_response;     /* false: any store failure fails the request */
+    int64_t deadline_ms;       /* wall clock */
+    query_warnings_t warnings;
+} query_ctx_t;
+
+/* Defaults from the flags; deadline now + --query.timeout. */
+int query_ctx_init(query_ctx_t *c, query_t *q);
+void query_ctx_destroy(query_ctx_t *c);
+/* Deduplicate this request? (dedup on and some replica label given) */
+bool query_ctx_dedup(const query_ctx_t *c);
+
+/* Prometheus's storage.SelectHints, the part the querier uses; the same
+ * fields as the engine's st_promql_hints_t, so its select callback only
+ * copies them (and hands the ctx's warnings on when the query ends: stream
+ * failures surface while the set is read, after select returned). */
+typedef struct {
+    int64_t start, end; /* ms */
+    int64_t step, range; /* ms */
+    const char *func;    /* enclosing PromQL function; "series" = labels only; NULL or "" = none */
+} query_hints_t;
+
+/* The queryable: series matching ms with samples in [mint, maxt],
+ * deduplicated per the ctx. Store failures become warnings in ctx (or
+ * fail the call / the set with partial response off). ctx is a
+ * query_ctx_t that must outlive the set. *out owned. */
+int query_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, const query_hints_t *hints,
+                 st_series_set_t **out);
+
+/* Label names / values over the matching endpoints (all at once), merged,
+ * sorted, unique. ms may be NULL. label NULL = names. */
+int query_labels(query_ctx_t *c, const char *label, int64_t start, int64_t end, const st_matchers_t *ms,
+                 st_strlist_t *out);
+
+/* ---- proxy: the merged, not yet deduplicated stream (proxy.c) ---- */
+
+typedef struct {
+    int64_t min_time, max_time;
+    const st_matchers_t *matchers;
+    bool skip_chunks;
+    bool abort_on_error;  /* partial response off: a store failure fails the stream */
+    int64_t limit;        /* series; 0 = none */
+    uint32_t aggregates;  /* as st_series_request_t; 0 = raw */
+    int64_t max_resolution_window;
+    const char *const *strip; /* labels removed from every series (replica labels) */
+    size_t nstrip;
+    int64_t deadline_ms; /* wall clock */
+} query_series_req_t;
+
+typedef struct query_proxy query_proxy_t;
+
+/* Open one Series stream per matching endpoint. Unhealthy endpoints and
+ * failures to start a call become warnings in w, or (abort_on_error) the
+ * error. */
+int query_proxy_open(query_t *q, const query_series_req_t *req, query_warnings_t *w, query_proxy_t **out);
+/* Next merged series: 1 (labels and chunks valid until the next call),
+ * 0 at the end, < 0 on error. Chunks are sorted by (mint, maxt); chunks
+ * with identical bytes from several streams appear once. */
+int query_proxy_next(query_proxy_t *p, const st_labels_t **lbls, const st_store_chunk_t **chunks, size_t *n);
+void query_proxy_free(query_proxy_t *p); /* abandons unfinished streams; NULL ok */
+
+/* ---- samples and dedup (dedup.c) ---- */
+
+/* Order of chunks in a merged series, Thanos's AggrChunk order: min time,
+ * max time, then the bytes of raw, count, sum, min, max, counter (present
+ * before absent, larger bytes first). */
+int query_chunk_cmp(const st_store_chunk_t *a, const st_store_chunk_t *b);
+/* Same data in every aggregate? (Thanos compares the xxhash of the bytes.) */
+bool query_chunk_identical(const st_store_chunk_t *a, const st_store_chunk_t *b);
+
+/* One replica's chunks, sorted by min time. */
+typedef struct {
+    const st_store_chunk_t *chunks;
+    size_t n;
+} query_replica_t;
+
+/* Thanos's NewOverlapSplit: chunks (sorted) are dealt to "replicas" so
+ * that no replica's chunks overlap: each chunk goes to the first replica
+ * whose last chunk ends before it starts, else to a new one. *out and
+ * *storage are malloc'd (free both); replicas point into *storage. */
+int query_overlap_split(const st_store_chunk_t *chunks, size_t n, query_replica_t **out, size_t *nout,
+                        st_store_chunk_t **storage);
+
+/* Is f a function after which dedup adjusts counters? (rate, irate, increase, resets) */
+bool query_func_is_counter(const char *f);
+
+typedef struct query_samples query_samples_t;
+
+/* Samples of one series from its replicas' raw XOR chunks, in time order,
+ * within [mint, maxt]. One replica: its chunks merged by time, a repeated
+ * timestamp kept once (first chunk wins). Several: Thanos's penalty dedup,
+ * pairwise ((r0 ⊕ r1) ⊕ r2 ...), with the counter adjustment when counter.
+ * Chunk bytes are borrowed for the iterator's life. */
+int query_samples_new(query_samples_t **out, const query_replica_t *r, size_t n, int64_t mint, int64_t maxt,
+                      bool counter);
+/* 1 = *t, *v set; 0 = done; < 0 = a chunk does not decode (ST_ECORRUPT) or
+ * is not raw XOR (ST_EUNSUPPORTED). */
+int query_samples_next(query_samples_t *s, int64_t *t, double *v);
+void query_samples_free(query_samples_t *s); /* NULL ok */
+
+/* ---- HTTP API (api.c) and StoreAPI (storeapi.c) ---- */
+
+struct st_http_server;
+int query_api_register(query_t *q, struct st_http_server *srv);
+extern const st_storeapi_ops_t query_store_ops; /* ctx = query_t * */
+
+#endif

@@ -1,0 +1,120 @@
+/* Fuzzes the querier's sample iterators (query/dedup.c, compiled in: it
+ * needs only libstrata) over chunk bytes and claimed time ranges as a
+ * store might send them: the time-ordered merge of one replica, the
+ * penalty dedup of several, the overlap split and chunk order.
+ *
+ * Input layout:
+ *   u8    flags: bit 0 counter adjustment; bits 1-2 replicas - 1;
+ *         bit 3 "select path": all chunks sorted by query_chunk_cmp and
+ *         dealt to replicas by query_overlap_split instead of by index
+ *   be64  mint, be64 maxt (int64, the select's bounds)
+ *   then records to the end, at most MAX_CHUNKS:
+ *   u8    replica index (mod replicas)
+ *   be64  claimed min time, be64 claimed max time
+ *   be16  n, then n bytes of XOR chunk data (with its 2-byte count)
+ *
+ * Checked: samples strictly increasing and within [mint, maxt], at most
+ * as many as the chunks hold, an ended iterator stays ended, split
+ * replicas never overlap, the chunk order is antisymmetric. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../query/dedup.c"
+#include "strata/buf.h"
+
+#define MAX_CHUNKS 64
+#define MAX_REPLICAS 4
+
+static void check(int ok) {
+    if (!ok) __builtin_trap();
+}
+
+static void run(const query_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, size_t total) {
+    query_samples_t *s;
+    if (query_samples_new(&s, r, n, mint, maxt, counter)) return;
+    int64_t t, last = INT64_MIN;
+    double v;
+    size_t got = 0;
+    int rc;
+    while ((rc = query_samples_next(s, &t, &v)) == 1) {
+        check(got == 0 || t > last);
+        check(t >= mint && t <= maxt);
+        check(++got <= total);
+        last = t;
+    }
+    check(query_samples_next(s, &t, &v) == rc);
+    query_samples_free(s);
+}
+
+static int cmp_chunks(const void *a, const void *b) { return query_chunk_cmp(a, b); }
+
+int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len);
+
+int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
+    st_decbuf_t d;
+    st_decbuf_init(&d, p, len);
+    uint8_t flags = st_dec_u8(&d);
+    int64_t mint = (int64_t)st_dec_be64(&d), maxt = (int64_t)st_dec_be64(&d);
+    if (d.err) return 0;
+    bool counter = flags & 1, split = flags & 8;
+    size_t nrep = (size_t)((flags >> 1) & 3) + 1;
+    st_store_chunk_t c[MAX_CHUNKS];
+    size_t rep[MAX_CHUNKS], n = 0, total = 0;
+    while (st_dec_remaining(&d) > 0 && n < MAX_CHUNKS) {
+        uint8_t ri = st_dec_u8(&d);
+        int64_t cmin = (int64_t)st_dec_be64(&d), cmax = (int64_t)st_dec_be64(&d);
+        uint16_t clen = st_dec_be16(&d);
+        const uint8_t *data = st_dec_bytes(&d, clen);
+        if (d.err) break;
+        memset(&c[n], 0, sizeof c[n]);
+        c[n].mint = cmin;
+        c[n].maxt = cmax;
+        c[n].data[ST_AGGR_RAW] = data;
+        c[n].len[ST_AGGR_RAW] = clen;
+        int ns = st_xor_num_samples(data, clen);
+        total += ns > 0 ? (size_t)ns : 0;
+        rep[n++] = ri % nrep;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        int x = query_chunk_cmp(&c[i], &c[i + 1]), y = query_chunk_cmp(&c[i + 1], &c[i]);
+        check((x < 0 && y > 0) || (x > 0 && y < 0) || (x == 0 && y == 0));
+        if (x == 0) check(query_chunk_identical(&c[i], &c[i + 1]));
+    }
+    if (split) {
+        qsort(c, n, sizeof *c, cmp_chunks);
+        query_replica_t *r;
+        st_store_chunk_t *st;
+        size_t nr;
+        if (query_overlap_split(c, n, &r, &nr, &st)) return 0;
+        size_t sum = 0;
+        for (size_t k = 0; k < nr; k++) {
+            sum += r[k].n;
+            for (size_t i = 1; i < r[k].n; i++) check(r[k].chunks[i - 1].maxt < r[k].chunks[i].mint);
+        }
+        check(sum == n && nr >= 1 && nr <= (n ? n : 1));
+        run(r, nr, mint, maxt, counter, total);
+        free(r);
+        free(st);
+        return 0;
+    }
+    /* chunks dealt by index; each replica's sorted by min time, as stores send them */
+    st_store_chunk_t byrep[MAX_CHUNKS];
+    query_replica_t r[MAX_REPLICAS];
+    size_t off = 0;
+    for (size_t k = 0; k < nrep; k++) {
+        r[k].chunks = byrep + off;
+        r[k].n = 0;
+        for (size_t i = 0; i < n; i++)
+            if (rep[i] == k) byrep[off + r[k].n++] = c[i];
+        for (size_t i = 1; i < r[k].n; i++)
+            for (size_t j = i; j > 0 && byrep[off + j - 1].mint > byrep[off + j].mint; j--) {
+                st_store_chunk_t tmp = byrep[off + j];
+                byrep[off + j] = byrep[off + j - 1];
+                byrep[off + j - 1] = tmp;
+            }
+        off += r[k].n;
+    }
+    run(r, nrep, mint, maxt, counter, total);
+    return 0;
+}
