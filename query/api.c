@@ -418,7 +418,7 @@ static int h_label_values(void *ctx, const st_http_request_t *req, st_http_respo
 static int h_buildinfo(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
     (void)ctx, (void)req;
     return st_http_respond(resp, 200, ST_HTTP_CT_JSON,
-                           "{\"status\":\"success\",\"data\":{\"version\":\"" QUERY_VERSION
+                           "{\"status\":\"success\",\"data\":{\"version\":\"" ST_VERSION
                            "\",\"revision\":\"\",\"branch\":\"\",\"buildUser\":\"\",\"buildDate\":\"\","
                            "\"goVersion\":\"\"}}");
 }

@@ -152,7 +152,7 @@ int query_main(int argc, char **argv) {
     }
     char nst[32];
     snprintf(nst, sizeof nst, "%zu", stores.n);
-    st_log(ST_LOG_INFO, "starting query node", "version", QUERY_VERSION, "http", http_addr, "grpc", grpc_addr,
+    st_log(ST_LOG_INFO, "starting query node", "version", ST_VERSION, "http", http_addr, "grpc", grpc_addr,
            "stores", nst, NULL);
     if (stores.n == 0 && sd_files.n == 0)
         st_log(ST_LOG_WARN, "no --store or --store.sd-files given: every answer will be empty", NULL);

@@ -30,13 +30,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/version.h"
 #include "strata/block.h"
 #include "strata/grpc.h"
 #include "strata/labels.h"
 #include "strata/matcher.h"
 #include "strata/storeapi.h"
 
-#define QUERY_VERSION "0.1.0"
 /* Thanos polls Info every 5 s with a 5 s timeout (hidden --endpoint.info-timeout). */
 #define QUERY_INFO_INTERVAL_MS 5000
 #define QUERY_INFO_TIMEOUT_MS 5000

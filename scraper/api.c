@@ -114,7 +114,7 @@ static int h_flags(void *ctx, const st_http_request_t *req, st_http_response_t *
 static int h_buildinfo(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
     (void)ctx, (void)req;
     json_t *o = json_object(), *d = json_object();
-    json_object_set_new(d, "version", json_string(STRATA_VERSION));
+    json_object_set_new(d, "version", json_string(ST_VERSION));
     json_object_set_new(d, "revision", json_string(""));
     json_object_set_new(d, "branch", json_string(""));
     json_object_set_new(d, "buildUser", json_string(""));

@@ -164,7 +164,7 @@ int scraper_main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
 
-    st_log(ST_LOG_INFO, "Starting strata scraper", "version", STRATA_VERSION, NULL);
+    st_log(ST_LOG_INFO, "Starting strata scraper", "version", ST_VERSION, NULL);
     if ((rc = config_load(&s.cfg, config_file))) {
         exit_code = fail(rc, "Error loading config");
         goto out;

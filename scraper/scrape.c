@@ -124,7 +124,7 @@ static void start_scrape(scrape_loop_t *l, scrape_target_t *t) {
         curl_easy_setopt(e, CURLOPT_PRIVATE, t);
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "gzip");
-        curl_easy_setopt(e, CURLOPT_USERAGENT, "strata/" STRATA_VERSION);
+        curl_easy_setopt(e, CURLOPT_USERAGENT, "strata/" ST_VERSION);
         curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_err);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     }

@@ -29,12 +29,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/version.h"
 #include "strata/buf.h"
 #include "strata/labels.h"
 #include "strata/promconfig.h"
 #include "strata/tsdb.h"
 
-#define STRATA_VERSION "0.1.0"
 #define REASSIGNED_VALUE "reassigned_high_cardinality"
 
 /* ---- config ---- */
