@@ -6,25 +6,38 @@
  * What is read, and where its byte range comes from:
  *   postings list   <ULID>/index [off, off+len) from the index-header's
  *                   postings offset table: be32 len | be32 n | n x be32 | crc
- *   series entry    <ULID>/index at 16 x series ID: uvarint len | body | crc;
- *                   its size is known only once the prefix is read, so the
- *                   read takes an estimate (64 KiB, or up to the next
- *                   wanted series) and is repeated when the entry is larger
+ *   series entry    <ULID>/index at 16 x series ID: uvarint len | body | crc,
+ *                   inside the series section [TOC series, TOC label
+ *                   indices). Its size is known only once the prefix is
+ *                   read, but series IDs are offsets / 16 and a postings
+ *                   list is sorted, so an entry ends before the next wanted
+ *                   series starts: the read goes up to that ID when it is
+ *                   at most 64 KiB on; otherwise (and for the last one) it
+ *                   takes a guess (4 x the block's mean entry, at least
+ *                   1 KiB, at most 64 KiB) cut at the end of the section;
+ *                   an entry the length prefix shows larger is read again
  *   chunk           <ULID>/chunks/NNNNNN at the ref's offset (segment =
  *                   ref >> 32 indexes the sorted segment files): uvarint len
- *                   | encoding | data | crc; estimated at 16000 bytes (or up
- *                   to the next wanted chunk) and read again when larger
+ *                   | encoding | data | crc; read up to the next wanted
+ *                   chunk when within 16000 bytes, else with a guess (4 x
+ *                   the block's mean chunk, at least 2 KiB, at most 16000
+ *                   bytes) cut at the segment's end; read again when larger
  * Ranges are sorted and merged into GETs by store_partition(). Postings
  * lists and series entries are cached (exact bytes) under
  * 'P'|ULID|offset|length and 'S'|ULID|series ID.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store.h"
+#include "strata/buf.h"
 #include "strata/chunks.h"
+#include "strata/crc32c.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
 #include "strata/log.h"
@@ -33,6 +46,16 @@
 #define CHUNK_MAX ((uint64_t)64 << 20) /* no real chunk is near this; a larger length is corruption */
 #define CHUNK_ENC_XOR 1
 #define IH_FILE "index-header"
+/* The tail of an index-header (indexheader.h): the index's TOC, verbatim
+ * (be64 symbols | series | label indices | label offset table | postings |
+ * postings offset table | crc), then the header's own 20-byte TOC. */
+#define INDEX_TOC_LEN 52
+#define IH_TOC_LEN 20
+#define INDEX_HEADER_LEN 5 /* magic | version: no series starts before */
+#define SEGMENT_HEADER_LEN 8
+#define GUESS_MEAN_FACTOR 4
+#define SERIES_GUESS_MIN 1024
+#define CHUNK_GUESS_MIN 2048 /* above a 120-sample XOR chunk of random floats (~1 KiB) */
 
 /* ---- loading ---- */
 
@@ -101,6 +124,62 @@ static int find_segments(store_block_t *b, const st_bucket_block_t *lb) {
     }
     if (!rc && b->nsegs > 1) qsort(b->segs, b->nsegs, sizeof *b->segs, seg_cmp);
     return rc;
+}
+
+/* The series section of b's index, from the index TOC in the index-header
+ * file. It ends where the first later section present starts (label
+ * indices in every Prometheus index; a writer leaving sections out has
+ * them at offset 0). */
+static int read_series_section(store_block_t *b, const char *ih_path) {
+    uint8_t t[INDEX_TOC_LEN];
+    uint64_t size = st_indexheader_file_size(b->ih);
+    size_t got = 0;
+    if (size < INDEX_TOC_LEN + IH_TOC_LEN)
+        return st_errorf(ST_ECORRUPT, "index-header %s: %llu bytes hold no index TOC", ih_path,
+                         (unsigned long long)size);
+    int fd = open(ih_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return st_errorf(ST_EIO, "index-header %s: open: %s", ih_path, strerror(errno));
+    int rc = st_pread_all(fd, t, sizeof t, size - IH_TOC_LEN - INDEX_TOC_LEN, &got);
+    close(fd);
+    if (rc) return st_errwrap(rc, "index-header %s: reading the index TOC", ih_path);
+    if (got != sizeof t) return st_errorf(ST_ECORRUPT, "index-header %s: index TOC: short read", ih_path);
+    if (st_be32(t + 48) != st_crc32c(0, t, 48))
+        return st_errorf(ST_ECORRUPT, "index-header %s: index TOC: CRC mismatch", ih_path);
+    uint64_t start = st_be64(t + 8), end = b->index_size;
+    for (int i = 2; i < 6; i++) {
+        uint64_t o = st_be64(t + 8 * i);
+        if (o > start && o < end) end = o;
+    }
+    if (start < INDEX_HEADER_LEN || start >= end)
+        return st_errorf(ST_ECORRUPT, "index %s: TOC: series section at %llu ends at %llu (index of %llu bytes)",
+                         b->index_name, (unsigned long long)start, (unsigned long long)end,
+                         (unsigned long long)b->index_size);
+    b->series_start = start;
+    b->series_end = end;
+    return ST_OK;
+}
+
+/* Mean entry sizes from meta.json's stats (untrusted: a wrong count only
+ * changes how much a first read takes). */
+static void set_means(store_block_t *b, const st_bucket_block_t *lb) {
+    if (lb->meta.num_series) b->series_mean = (b->series_end - b->series_start) / lb->meta.num_series;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < b->nsegs; i++) {
+        if (b->segs[i].size <= SEGMENT_HEADER_LEN) return; /* sizes unknown (listed, not in meta.json) */
+        bytes += b->segs[i].size - SEGMENT_HEADER_LEN;
+    }
+    if (lb->meta.num_chunks) b->chunk_mean = bytes / lb->meta.num_chunks;
+}
+
+/* How much a first read of an entry with nothing after it takes: entries
+ * of a block are alike, so a few times the mean holds nearly all of them,
+ * and one that does not costs a second GET instead of every query
+ * over-reading by tens of KiB. */
+static uint64_t first_read(uint64_t mean, uint64_t min, uint64_t estimate) {
+    if (!mean || mean > estimate / GUESS_MEAN_FACTOR) return estimate;
+    uint64_t g = mean * GUESS_MEAN_FACTOR;
+    if (g < min) g = min;
+    return g < estimate ? g : estimate;
 }
 
 static void block_free(store_block_t *b) {
@@ -179,6 +258,11 @@ int store_block_load(store_t *st, const st_bucket_block_t *lb, store_block_t **o
             goto out;
         }
     }
+    if ((rc = read_series_section(b, ih_path))) {
+        st_errwrap(rc, "block %s", b->ulid);
+        goto out;
+    }
+    set_means(b, lb);
     atomic_fetch_add(&st->ih_file_bytes, st_indexheader_file_size(b->ih));
     atomic_fetch_add(&st->ih_mem_bytes, st_indexheader_mem_size(b->ih));
     *out = b;
@@ -197,8 +281,7 @@ static int get_range(store_block_t *b, const char *obj, uint64_t off, uint64_t l
     *outlen = 0;
     int rc = st_objstore_get_range(b->store->bkt, obj, off, len, out, outlen);
     if (rc)
-        return st_errwrap(rc, "block %s: reading %s [%llu, %llu)", b->ulid, obj, (unsigned long long)off,
-                          (unsigned long long)(off + len));
+        return st_errwrap(rc, "reading %s [%llu, %llu)", obj, (unsigned long long)off, (unsigned long long)(off + len));
     atomic_fetch_add(counter, *outlen);
     atomic_fetch_add(&b->store->m.gets, 1);
     if (f && f->sink && (rc = st_series_sink_fetched(f->sink, *outlen))) {
@@ -272,7 +355,7 @@ static int pitem_add(pcollect_t *c, st_index_range_t r, size_t group) {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
         pitem_t *v = realloc(c->v, cap * sizeof *v);
-        if (!v) return st_errorf(ST_ENOMEM, "block %s: allocating postings list", c->b->ulid);
+        if (!v) return st_errorf(ST_ENOMEM, "allocating a postings list");
         c->v = v;
         c->cap = cap;
     }
@@ -298,9 +381,10 @@ typedef struct {
     pitem_t *items;
 } pslice_t;
 
-static int decode_postings_item(store_block_t *b, pitem_t *it, const uint8_t *p, size_t len) {
-    char what[96];
-    snprintf(what, sizeof what, "block %s: index postings at %llu", b->ulid, (unsigned long long)it->off);
+/* (errors here are wrapped with the block by store_block_postings) */
+static int decode_postings_item(pitem_t *it, const uint8_t *p, size_t len) {
+    char what[64];
+    snprintf(what, sizeof what, "index postings at %llu", (unsigned long long)it->off);
     return st_index_decode_postings(p, len, what, &it->p);
 }
 
@@ -308,9 +392,9 @@ static int postings_slice(void *ctx, size_t idx, const uint8_t *p, size_t avail)
     pslice_t *s = ctx;
     pitem_t *it = &s->items[idx];
     if (avail < it->len)
-        return st_errorf(ST_ECORRUPT, "block %s: index postings at %llu: list runs past the end of the index",
-                         s->b->ulid, (unsigned long long)it->off);
-    int rc = decode_postings_item(s->b, it, p, (size_t)it->len);
+        return st_errorf(ST_ECORRUPT, "index postings at %llu: list runs past the end of the index",
+                         (unsigned long long)it->off);
+    int rc = decode_postings_item(it, p, (size_t)it->len);
     if (!rc) {
         uint8_t key[33];
         cache_key_postings(key, s->b, it->off, it->len);
@@ -323,7 +407,7 @@ static int postings_slice(void *ctx, size_t idx, const uint8_t *p, size_t avail)
 static int fetch_postings(store_block_t *b, pitem_t *items, size_t n, store_fetch_t *f) {
     store_t *st = b->store;
     pending_t *pend = malloc((n ? n : 1) * sizeof *pend);
-    if (!pend) return st_errorf(ST_ENOMEM, "block %s: allocating %zu postings reads", b->ulid, n);
+    if (!pend) return st_errorf(ST_ENOMEM, "allocating %zu postings reads", n);
     size_t np = 0;
     int rc = ST_OK;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -333,7 +417,7 @@ static int fetch_postings(store_block_t *b, pitem_t *items, size_t n, store_fetc
         atomic_fetch_add(&st->m.postings_requests, 1);
         if (st_cache_get(st->cache, key, sizeof key, &val, &vlen) == 1) {
             atomic_fetch_add(&st->m.postings_hits, 1);
-            rc = decode_postings_item(b, &items[i], val, vlen);
+            rc = decode_postings_item(&items[i], val, vlen);
             free(val);
         } else {
             pend[np++] = (pending_t){items[i].off, items[i].off + items[i].len, i};
@@ -353,7 +437,7 @@ static int u32_cmp(const void *x, const void *y) {
 /* Union of the decoded lists of one group. The lists belong to values of
  * one label name and a series has one value per name, so they are
  * disjoint: concatenating and sorting is the union. */
-static int group_union(store_block_t *b, pitem_t *items, size_t n, size_t group, st_postings_t *out) {
+static int group_union(pitem_t *items, size_t n, size_t group, st_postings_t *out) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         if (items[i].group == group) total += items[i].p.n;
@@ -361,7 +445,7 @@ static int group_union(store_block_t *b, pitem_t *items, size_t n, size_t group,
     out->n = 0;
     if (!total) return ST_OK;
     if (!(out->ids = malloc(total * sizeof *out->ids)))
-        return st_errorf(ST_ENOMEM, "block %s: allocating %zu postings", b->ulid, total);
+        return st_errorf(ST_ENOMEM, "allocating %zu postings", total);
     for (size_t i = 0; i < n; i++) {
         if (items[i].group != group || !items[i].p.n) continue;
         memcpy(out->ids + out->n, items[i].p.ids, items[i].p.n * sizeof *out->ids);
@@ -423,7 +507,7 @@ int store_block_postings(store_block_t *b, const st_matchers_t *ms, store_fetch_
     bool have = false;
     for (size_t g = 0; g < ngroups && !rc; g++) {
         bool selecting = g == ms->n || !st_matcher_matches_empty(ms->v[g]);
-        if ((rc = group_union(b, c.v, c.n, g, &p))) break;
+        if ((rc = group_union(c.v, c.n, g, &p))) break;
         if (selecting) {
             if (have) {
                 rc = combine(st_postings_intersect, &acc, &p);
@@ -487,7 +571,7 @@ static int series_slice(void *ctx, size_t idx, const uint8_t *p, size_t avail) {
     sslice_t *s = ctx;
     store_block_t *b = s->b;
     uint32_t id = s->ids[idx];
-    uint64_t start = (uint64_t)id * 16, need = 0, left = b->index_size - start;
+    uint64_t start = (uint64_t)id * 16, need = 0, left = b->series_end - start;
     uint8_t *again = NULL;
     size_t alen = 0;
     int rc = st_index_series_entry_size(p, avail, &need);
@@ -496,7 +580,8 @@ static int series_slice(void *ctx, size_t idx, const uint8_t *p, size_t avail) {
     for (int tries = 0; !rc && (need == 0 || need > avail); tries++) {
         uint64_t want = need ? need : 16;
         if (tries == 2 || (need && need > left) || (!need && avail >= left)) {
-            rc = st_errorf(ST_ECORRUPT, "block %s: index series %u: entry runs past the end of the index", b->ulid, id);
+            rc = st_errorf(ST_ECORRUPT, "block %s: index series %u: entry runs past the series section's end %llu",
+                           b->ulid, id, (unsigned long long)b->series_end);
             break;
         }
         if (want > left) want = left;
@@ -516,8 +601,10 @@ static int series_slice(void *ctx, size_t idx, const uint8_t *p, size_t avail) {
     return rc;
 }
 
-int store_block_series(store_block_t *b, const uint32_t *ids, size_t n, store_fetch_t *f, store_series_t *out) {
+int store_block_series(store_block_t *b, const uint32_t *ids, size_t n, uint32_t next, store_fetch_t *f,
+                       store_series_t *out) {
     store_t *st = b->store;
+    uint64_t guess = first_read(b->series_mean, SERIES_GUESS_MIN, st->series_estimate);
     pending_t *pend = malloc((n ? n : 1) * sizeof *pend);
     if (!pend) return st_errorf(ST_ENOMEM, "block %s: allocating %zu series reads", b->ulid, n);
     size_t np = 0;
@@ -534,15 +621,17 @@ int store_block_series(store_block_t *b, const uint32_t *ids, size_t n, store_fe
             continue;
         }
         uint64_t start = (uint64_t)ids[i] * 16;
-        if (start >= b->index_size) {
-            rc = st_errorf(ST_ECORRUPT, "block %s: series %u lies past the end of the index (%llu bytes)", b->ulid,
-                           ids[i], (unsigned long long)b->index_size);
+        if (start < b->series_start || start >= b->series_end) {
+            rc = st_errorf(ST_ECORRUPT, "block %s: series %u lies outside the index's series section [%llu, %llu)",
+                           b->ulid, ids[i], (unsigned long long)b->series_start, (unsigned long long)b->series_end);
             break;
         }
-        /* an entry ends before the next series starts */
-        uint64_t end = start + st->series_estimate;
-        if (i + 1 < n && (uint64_t)ids[i + 1] * 16 < end && ids[i + 1] > ids[i]) end = (uint64_t)ids[i + 1] * 16;
-        if (end > b->index_size) end = b->index_size;
+        /* An entry ends before the next series starts, and in the section.
+         * Up to a next series within the estimate is read whole: the
+         * partitioner would fetch that gap anyway, and nothing is read twice. */
+        uint64_t end = start + guess, nx = i + 1 < n ? ids[i + 1] : next;
+        if (nx > ids[i] && nx * 16 - start <= st->series_estimate) end = nx * 16;
+        if (end > b->series_end) end = b->series_end;
         pend[np++] = (pending_t){start, end, i};
     }
     sslice_t ctx = {b, ids, out, f};
@@ -646,6 +735,7 @@ int store_block_chunks(store_block_t *b, store_chunk_req_t *reqs, size_t n, stor
     qsort(reqs, n, sizeof *reqs, chunk_req_cmp);
     pending_t *pend = malloc(n * sizeof *pend);
     if (!pend) return st_errorf(ST_ENOMEM, "block %s: allocating %zu chunk reads", b->ulid, n);
+    uint64_t guess = first_read(b->chunk_mean, CHUNK_GUESS_MIN, b->store->chunk_estimate);
     int rc = ST_OK;
     for (size_t i = 0; i < n && !rc;) {
         uint64_t seg = reqs[i].ref >> 32;
@@ -657,11 +747,12 @@ int store_block_chunks(store_block_t *b, store_chunk_req_t *reqs, size_t n, stor
         const store_segment_t *sg = &b->segs[seg];
         size_t np = 0, j = i;
         for (; j < n && reqs[j].ref >> 32 == seg; j++) {
-            uint64_t off = reqs[j].ref & 0xffffffffu, end = off + b->store->chunk_estimate;
-            /* the next chunk (in ref order) starts where this entry ended, or later */
+            uint64_t off = reqs[j].ref & 0xffffffffu, end = off + guess;
+            /* the next chunk (in ref order) starts where this entry ended, or
+             * later; up to it within the estimate, as for series entries */
             if (j + 1 < n && reqs[j + 1].ref >> 32 == seg) {
                 uint64_t next = reqs[j + 1].ref & 0xffffffffu;
-                if (next > off && next < end) end = next;
+                if (next > off && next - off <= b->store->chunk_estimate) end = next;
             }
             if (sg->size && end > sg->size) end = sg->size > off ? sg->size : off + 1;
             pend[np++] = (pending_t){off, end, j};

@@ -35,21 +35,6 @@ typedef struct {
     store_t st;
 } app_t;
 
-static void put_head(st_encbuf_t *b, const char *name, const char *type, const char *help) {
-    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void put_val(st_encbuf_t *b, const char *name, const char *labels, double v) {
-    char num[ST_FLOAT_BUF];
-    st_fmt_go_g(num, v);
-    st_put_fmt(b, "%s%s %s\n", name, labels ? labels : "", num);
-}
-
-static void put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
-    put_head(b, name, type, help);
-    put_val(b, name, NULL, v);
-}
-
 #define LD(x) ((double)atomic_load(&(x)))
 
 static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
@@ -65,60 +50,72 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
     st_encbuf_t b;
     st_encbuf_init(&b, 1 << 20);
     /* Thanos's names where Thanos has the same metric */
-    put_metric(&b, "thanos_bucket_store_blocks_loaded", "gauge", "Number of currently loaded blocks.", (double)nblocks);
-    put_metric(&b, "thanos_bucket_store_block_loads_total", "counter", "Total number of remote block loading attempts.",
-               LD(m->block_loads) + LD(m->block_load_failures));
-    put_metric(&b, "thanos_bucket_store_block_load_failures_total", "counter",
-               "Total number of failed remote block loading attempts.", LD(m->block_load_failures));
-    put_metric(&b, "thanos_bucket_store_block_drops_total", "counter",
-               "Total number of local blocks that were dropped.", LD(m->block_drops));
-    put_metric(&b, "thanos_blocks_meta_syncs_total", "counter", "Total blocks metadata synchronization attempts.",
-               LD(m->syncs));
-    put_metric(&b, "thanos_blocks_meta_sync_failures_total", "counter",
-               "Total blocks metadata synchronization failures.", LD(m->sync_failures));
-    put_head(&b, "thanos_blocks_meta_sync_duration_seconds", "summary",
-             "Duration of the blocks metadata synchronization in seconds.");
-    put_val(&b, "thanos_blocks_meta_sync_duration_seconds_sum", NULL, LD(m->sync_duration_us_sum) / 1e6);
-    put_val(&b, "thanos_blocks_meta_sync_duration_seconds_count", NULL, LD(m->syncs));
-    put_head(&b, "thanos_store_index_cache_requests_total", "counter", "Total number of items requests to the cache.");
-    put_val(&b, "thanos_store_index_cache_requests_total", "{item_type=\"Postings\"}", LD(m->postings_requests));
-    put_val(&b, "thanos_store_index_cache_requests_total", "{item_type=\"Series\"}", LD(m->series_requests));
-    put_head(&b, "thanos_store_index_cache_hits_total", "counter",
-             "Total number of items requests to the cache that were a hit.");
-    put_val(&b, "thanos_store_index_cache_hits_total", "{item_type=\"Postings\"}", LD(m->postings_hits));
-    put_val(&b, "thanos_store_index_cache_hits_total", "{item_type=\"Series\"}", LD(m->series_hits));
-    put_metric(&b, "strata_store_index_cache_misses_total", "counter", "Index cache lookups that missed.",
-               LD(m->postings_requests) + LD(m->series_requests) - LD(m->postings_hits) - LD(m->series_hits));
-    put_metric(&b, "thanos_store_index_cache_items", "gauge", "Current number of items in the index cache.",
-               (double)cs.items);
-    put_metric(&b, "thanos_store_index_cache_total_size_bytes", "gauge",
-               "Current byte size of items (keys, values, overhead) in the index cache.", (double)cs.bytes);
-    put_metric(&b, "thanos_store_index_cache_items_evicted_total", "counter",
-               "Total number of items that were evicted from the index cache.", (double)cs.evictions);
-    put_head(&b, "strata_store_bucket_fetched_bytes_total", "counter",
-             "Bytes read from the bucket by ranged reads, by what they held.");
-    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"postings\"}", LD(m->fetched_postings));
-    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"series\"}", LD(m->fetched_series));
-    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"chunks\"}", LD(m->fetched_chunks));
-    put_val(&b, "strata_store_bucket_fetched_bytes_total", "{data_type=\"index_header\"}", LD(m->fetched_index_header));
-    put_metric(&b, "strata_store_bucket_get_range_total", "counter", "Ranged reads (GETs) sent to the bucket.",
-               LD(m->gets));
-    put_metric(&b, "strata_store_series_served_total", "counter", "Series sent in Series responses.",
-               LD(m->series_served));
-    put_metric(&b, "strata_store_chunks_served_total", "counter", "Chunks sent in Series responses.",
-               LD(m->chunks_served));
-    put_metric(&b, "strata_store_series_requests_total", "counter", "Series calls served.", LD(m->series_calls));
-    put_metric(&b, "strata_store_series_request_failures_total", "counter", "Series calls that ended in an error.",
-               LD(m->series_call_failures));
-    put_metric(&b, "strata_store_label_requests_total", "counter", "LabelNames and LabelValues calls served.",
-               LD(m->label_calls));
-    put_metric(&b, "thanos_bucket_store_queries_dropped_total", "counter",
-               "Number of queries that were dropped due to a limit.", LD(m->queries_dropped));
-    put_metric(&b, "strata_store_index_header_bytes", "gauge", "Bytes of the index-header files of loaded blocks.",
-               LD(st->ih_file_bytes));
-    put_metric(&b, "strata_store_index_header_memory_bytes", "gauge",
-               "Bytes of memory the index-header readers of loaded blocks hold (beside the mapped files).",
-               LD(st->ih_mem_bytes));
+    st_put_metric(&b, "thanos_bucket_store_blocks_loaded", "gauge", "Number of currently loaded blocks.", NULL,
+                  (double)nblocks);
+    st_put_metric(&b, "thanos_bucket_store_block_loads_total", "counter",
+                  "Total number of remote block loading attempts.", NULL,
+                  LD(m->block_loads) + LD(m->block_load_failures));
+    st_put_metric(&b, "thanos_bucket_store_block_load_failures_total", "counter",
+                  "Total number of failed remote block loading attempts.", NULL, LD(m->block_load_failures));
+    st_put_metric(&b, "thanos_bucket_store_block_drops_total", "counter",
+                  "Total number of local blocks that were dropped.", NULL, LD(m->block_drops));
+    st_put_metric(&b, "thanos_blocks_meta_syncs_total", "counter", "Total blocks metadata synchronization attempts.",
+                  NULL, LD(m->syncs));
+    st_put_metric(&b, "thanos_blocks_meta_sync_failures_total", "counter",
+                  "Total blocks metadata synchronization failures.", NULL, LD(m->sync_failures));
+    st_put_metric_head(&b, "thanos_blocks_meta_sync_duration_seconds", "summary",
+                       "Duration of the blocks metadata synchronization in seconds.");
+    st_put_metric(&b, "thanos_blocks_meta_sync_duration_seconds_sum", NULL, NULL, NULL,
+                  LD(m->sync_duration_us_sum) / 1e6);
+    st_put_metric(&b, "thanos_blocks_meta_sync_duration_seconds_count", NULL, NULL, NULL, LD(m->syncs));
+    st_put_metric_head(&b, "thanos_store_index_cache_requests_total", "counter",
+                       "Total number of items requests to the cache.");
+    st_put_metric(&b, "thanos_store_index_cache_requests_total", NULL, NULL, "{item_type=\"Postings\"}",
+                  LD(m->postings_requests));
+    st_put_metric(&b, "thanos_store_index_cache_requests_total", NULL, NULL, "{item_type=\"Series\"}",
+                  LD(m->series_requests));
+    st_put_metric_head(&b, "thanos_store_index_cache_hits_total", "counter",
+                       "Total number of items requests to the cache that were a hit.");
+    st_put_metric(&b, "thanos_store_index_cache_hits_total", NULL, NULL, "{item_type=\"Postings\"}",
+                  LD(m->postings_hits));
+    st_put_metric(&b, "thanos_store_index_cache_hits_total", NULL, NULL, "{item_type=\"Series\"}", LD(m->series_hits));
+    st_put_metric(&b, "strata_store_index_cache_misses_total", "counter", "Index cache lookups that missed.", NULL,
+                  LD(m->postings_requests) + LD(m->series_requests) - LD(m->postings_hits) - LD(m->series_hits));
+    st_put_metric(&b, "thanos_store_index_cache_items", "gauge", "Current number of items in the index cache.", NULL,
+                  (double)cs.items);
+    st_put_metric(&b, "thanos_store_index_cache_total_size_bytes", "gauge",
+                  "Current byte size of items (keys, values, overhead) in the index cache.", NULL, (double)cs.bytes);
+    st_put_metric(&b, "thanos_store_index_cache_items_evicted_total", "counter",
+                  "Total number of items that were evicted from the index cache.", NULL, (double)cs.evictions);
+    st_put_metric_head(&b, "strata_store_bucket_fetched_bytes_total", "counter",
+                       "Bytes read from the bucket by ranged reads, by what they held.");
+    st_put_metric(&b, "strata_store_bucket_fetched_bytes_total", NULL, NULL, "{data_type=\"postings\"}",
+                  LD(m->fetched_postings));
+    st_put_metric(&b, "strata_store_bucket_fetched_bytes_total", NULL, NULL, "{data_type=\"series\"}",
+                  LD(m->fetched_series));
+    st_put_metric(&b, "strata_store_bucket_fetched_bytes_total", NULL, NULL, "{data_type=\"chunks\"}",
+                  LD(m->fetched_chunks));
+    st_put_metric(&b, "strata_store_bucket_fetched_bytes_total", NULL, NULL, "{data_type=\"index_header\"}",
+                  LD(m->fetched_index_header));
+    st_put_metric(&b, "strata_store_bucket_get_range_total", "counter", "Ranged reads (GETs) sent to the bucket.", NULL,
+                  LD(m->gets));
+    st_put_metric(&b, "strata_store_series_served_total", "counter", "Series sent in Series responses.", NULL,
+                  LD(m->series_served));
+    st_put_metric(&b, "strata_store_chunks_served_total", "counter", "Chunks sent in Series responses.", NULL,
+                  LD(m->chunks_served));
+    st_put_metric(&b, "strata_store_series_requests_total", "counter", "Series calls served.", NULL,
+                  LD(m->series_calls));
+    st_put_metric(&b, "strata_store_series_request_failures_total", "counter", "Series calls that ended in an error.",
+                  NULL, LD(m->series_call_failures));
+    st_put_metric(&b, "strata_store_label_requests_total", "counter", "LabelNames and LabelValues calls served.", NULL,
+                  LD(m->label_calls));
+    st_put_metric(&b, "thanos_bucket_store_queries_dropped_total", "counter",
+                  "Number of queries that were dropped due to a limit.", NULL, LD(m->queries_dropped));
+    st_put_metric(&b, "strata_store_index_header_bytes", "gauge", "Bytes of the index-header files of loaded blocks.",
+                  NULL, LD(st->ih_file_bytes));
+    st_put_metric(&b, "strata_store_index_header_memory_bytes", "gauge",
+                  "Bytes of memory the index-header readers of loaded blocks hold (beside the mapped files).", NULL,
+                  LD(st->ih_mem_bytes));
     if (b.err) {
         int err = b.err;
         st_encbuf_free(&b);
@@ -185,7 +182,7 @@ int store_main(int argc, char **argv) {
         {"store.limits.request-series", ST_FLAG_INT64, &max_series,
          "At most this many series per Series call (0 = no limit)."},
         {"store.limits.request-samples", ST_FLAG_INT64, &max_samples,
-         "At most this many samples per Series call, counted as 120 per chunk (0 = no limit)."},
+         "At most this many samples per Series call, counted exactly from the chunks sent (0 = no limit)."},
         {"store.grpc.downloaded-bytes-limit", ST_FLAG_STRING, &bytes_limit,
          "At most this many bytes fetched from the bucket per Series call (0 = no limit)."},
         {"store.grpc.series-max-concurrency", ST_FLAG_INT64, &concurrency,

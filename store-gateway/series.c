@@ -118,7 +118,7 @@ static int block_entries(store_block_t *b, const st_matchers_t *ms, int64_t mint
             rc = st_errorf(ST_ECANCELED, "client went away");
             break;
         }
-        rc = store_block_series(b, ids.ids + off, n, f, ser);
+        rc = store_block_series(b, ids.ids + off, n, off + n < ids.n ? ids.ids[off + n] : 0, f, ser);
         for (size_t i = 0; i < n; i++) {
             if (!rc) {
                 ser[i].nchunks = filter_chunks(ser[i].chunks, ser[i].nchunks, mint, maxt);
@@ -315,7 +315,7 @@ static int each_series(store_block_t *b, const st_matchers_t *ms, int64_t mint, 
     if (!rc && ids.n && !(ser = calloc(cap, sizeof *ser))) rc = st_errorf(ST_ENOMEM, "allocating %zu series", cap);
     for (size_t off = 0; off < ids.n && !rc; off += cap) {
         size_t n = ids.n - off < cap ? ids.n - off : cap;
-        rc = store_block_series(b, ids.ids + off, n, &f, ser);
+        rc = store_block_series(b, ids.ids + off, n, off + n < ids.n ? ids.ids[off + n] : 0, &f, ser);
         for (size_t i = 0; i < n; i++) {
             if (!rc && filter_chunks(ser[i].chunks, ser[i].nchunks, mint, maxt)) rc = fn(ctx, &ser[i].lbls);
             store_series_free(&ser[i]);

@@ -78,9 +78,6 @@ typedef struct {
 
 int store_time_parse(const char *s, store_time_t *out);
 int64_t store_time_resolve(const store_time_t *t, int64_t now_ms);
-/* Go's time.Parse(time.RFC3339, s) -> ms since the epoch (fraction cut
- * to ms). ST_EINVAL otherwise. */
-int store_rfc3339_parse(const char *s, int64_t *ms);
 
 /* ---- metrics ---- */
 
@@ -117,6 +114,13 @@ typedef struct store_block {
     store_segment_t *segs;
     size_t nsegs;
     char *dir; /* <data-dir>/<ULID> */
+    /* The index's series section [start, end) (from its TOC, which the
+     * index-header copies): every series entry lies inside it. */
+    uint64_t series_start, series_end;
+    /* Mean series entry and chunk size (meta.json's stats over the section
+     * and segment sizes; 0 = unknown): the first read of an entry that
+     * nothing else bounds takes a few times this, not the store's estimate. */
+    uint64_t series_mean, chunk_mean;
 } store_block_t;
 
 /* Load a listed block: index-header (reused if a valid one is on disk,
@@ -143,9 +147,12 @@ typedef struct {
     size_t nchunks;
 } store_series_t;
 
-/* Decode the series ids[0..n) into out[0..n) (zeroed by the caller;
- * release with store_series_free). */
-int store_block_series(store_block_t *b, const uint32_t *ids, size_t n, store_fetch_t *f, store_series_t *out);
+/* Decode the series ids[0..n) (ascending) into out[0..n) (zeroed by the
+ * caller; release with store_series_free). next: the ID following
+ * ids[n-1] in the caller's list, 0 if none; an entry ends before the next
+ * series starts, so each is read up to the following ID. */
+int store_block_series(store_block_t *b, const uint32_t *ids, size_t n, uint32_t next, store_fetch_t *f,
+                       store_series_t *out);
 void store_series_free(store_series_t *s);
 
 /* One chunk to fetch; data (borrowed from *bufs) is filled in. */
@@ -177,8 +184,8 @@ struct store {
     store_time_t min_time, max_time;
     st_relabel_list_t relabel; /* --selector.relabel-config; empty = keep all */
     int64_t deletion_delay_ms; /* --ignore-deletion-marks-delay */
-    /* First guesses at the size of a series entry and of a chunk (Thanos's
-     * 64 KiB and 16000 B); larger ones are read again. Tests lower them. */
+    /* Largest first read of a series entry and of a chunk (Thanos's 64 KiB
+     * and 16000 B); larger ones are read again. Tests lower them. */
     uint64_t series_estimate, chunk_estimate;
     atomic_bool *stop;
 

@@ -203,16 +203,20 @@ int store_sync(store_t *st) {
     uint64_t t0 = mono_us();
     st_bucket_block_t *v = NULL;
     size_t n = 0;
+    bool *want = NULL;
+    const st_bucket_block_t **todo = NULL;
+    store_block_t **loaded = NULL, **cur = NULL, **next = NULL, **gone = NULL;
+    size_t ncur = 0, ntodo = 0, nnext = 0, ngone = 0;
+    /* a failed listing is a failed sync attempt: both counters move */
     int rc = st_bucket_list(st->bkt, ST_BUCKET_LIST_MARKERS, &v, &n);
     if (rc) {
-        atomic_fetch_add(&st->m.sync_failures, 1);
-        return st_errwrap(rc, "listing the bucket");
+        st_errwrap(rc, "listing the bucket");
+        goto out;
     }
     int64_t now = now_ms();
-    bool *want = calloc(n ? n : 1, sizeof *want);
-    const st_bucket_block_t **todo = malloc((n ? n : 1) * sizeof *todo);
-    store_block_t **loaded = calloc(n ? n : 1, sizeof *loaded), **cur = NULL, **next = NULL, **gone = NULL;
-    size_t ncur = 0, ntodo = 0, nnext = 0, ngone = 0;
+    want = calloc(n ? n : 1, sizeof *want);
+    todo = malloc((n ? n : 1) * sizeof *todo);
+    loaded = calloc(n ? n : 1, sizeof *loaded);
     if (!want || !todo || !loaded) {
         rc = st_errorf(ST_ENOMEM, "allocating sync state for %zu blocks", n);
         goto out;

@@ -44,6 +44,11 @@ void st_promapi_form_free(st_promapi_form_t *f); /* NULL ok */
  * (cannot parse "x" to a valid timestamp) otherwise. */
 int st_promapi_parse_time(const char *s, int64_t *ms);
 
+/* Go's time.Parse(time.RFC3339Nano, s) in ms since the epoch:
+ * 2006-01-02T15:04:05[.fraction](Z|+07:00), fraction truncated to ms
+ * (also behind Thanos-style --min-time flags). ST_EINVAL otherwise. */
+int st_rfc3339_parse(const char *s, int64_t *ms);
+
 /* A JSON string as Prometheus's encoder (jsoniter, compatible with Go's
  * encoding/json) writes it: \" \\ \n \r \t, \u00xx for other control bytes
  * and for < > &, \u2028 \u2029, \ufffd for each byte of invalid UTF-8. */

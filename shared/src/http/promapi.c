@@ -135,7 +135,6 @@ static bool digits(const char *s, int n, int *out) {
     return true;
 }
 
-/* time.Parse(time.RFC3339Nano, s): 2006-01-02T15:04:05[.fraction](Z|±07:00). */
 static bool parse_rfc3339(const char *s, int64_t *ms) {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, sec;
@@ -171,6 +170,11 @@ static bool parse_rfc3339(const char *s, int64_t *ms) {
     int64_t secs = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + mi * 60 + sec - off;
     *ms = secs * 1000 + frac_ms;
     return true;
+}
+
+int st_rfc3339_parse(const char *s, int64_t *ms) {
+    if (parse_rfc3339(s, ms)) return ST_OK;
+    return st_errorf(ST_EINVAL, "%s: not an RFC 3339 time (2006-01-02T15:04:05Z07:00)", s);
 }
 
 int st_promapi_parse_time(const char *s, int64_t *ms) {

@@ -235,6 +235,10 @@ note "series served $served, series cache hits $hits"
 total=$(du -cb "$BUCKET"/*/index "$BUCKET"/*/chunks/* | tail -1 | cut -f1)
 fetched=$(awk '$1 ~ /^strata_store_bucket_fetched_bytes_total/ {s += $2} END {print s}' "$IT_WORK/metrics.txt")
 note "bytes read from the bucket: $fetched (blocks hold $total)"
+for kind in postings series chunks index_header; do
+	note "  $kind: $(metric "strata_store_bucket_fetched_bytes_total{data_type=\"$kind\"}")"
+done
+note "ranged reads: $(metric strata_store_bucket_get_range_total)"
 
 step "SIGTERM: clean exit 0"
 kill -TERM "$STORE_PID"

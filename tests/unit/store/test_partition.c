@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "strata/promapi.h"
 #include "strata/err.h"
 
 #define KB ((uint64_t)1024)
@@ -120,7 +121,7 @@ static void test_partition_random(void **state) {
 
 static int64_t rfc(const char *s) {
     int64_t ms = 0;
-    int rc = store_rfc3339_parse(s, &ms);
+    int rc = st_rfc3339_parse(s, &ms);
     if (rc) fail_msg("%s: %s", s, st_errdetail(rc));
     return ms;
 }
@@ -150,7 +151,7 @@ static void test_rfc3339(void **state) {
                          "20a1-01-01T00:00:00Z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t ms;
-        if (store_rfc3339_parse(bad[i], &ms) != ST_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
+        if (st_rfc3339_parse(bad[i], &ms) != ST_EINVAL) fail_msg("accepted \"%s\"", bad[i]);
     }
 }
 

@@ -6,6 +6,11 @@
  *  - series entries (labels, chunk metas) and chunk bytes equal
  *    st_index_series / st_chunk_reader_get, also with tiny first-read
  *    estimates (every entry and chunk read twice) and from the cache;
+ *  - bytes fetched: a run of adjacent series costs one GET of about their
+ *    entries (up to the next wanted ID, the last one a guess from the
+ *    block's mean entry, cut at the end of the series section), not 64 KiB
+ *    per query; the same for their chunks; an entry far above the mean is
+ *    read again, whole;
  *  - sync: partial uploads, deletion marks, corrupt indexes (skipped and
  *    counted, the rest served), --min-time/--max-time, relabel keep and
  *    hashmod sharding (checked with OpenSSL's MD5), unloading. */
@@ -187,8 +192,8 @@ static void check_block(store_block_t *sb, const st_block_t *lb) {
     /* every series entry, in two batches, and every chunk */
     store_series_t *ser = calloc(all.n, sizeof *ser);
     size_t half = all.n / 2;
-    assert_int_equal(store_block_series(sb, all.ids, half, &f, ser), 0);
-    assert_int_equal(store_block_series(sb, all.ids + half, all.n - half, &f, ser + half), 0);
+    assert_int_equal(store_block_series(sb, all.ids, half, all.ids[half], &f, ser), 0);
+    assert_int_equal(store_block_series(sb, all.ids + half, all.n - half, 0, &f, ser + half), 0);
     size_t nreq = 0;
     for (size_t i = 0; i < all.n; i++) nreq += ser[i].nchunks;
     store_chunk_req_t *reqs = calloc(nreq, sizeof *reqs);
@@ -275,6 +280,185 @@ static void test_block_reads(void **state) {
     st_labels_free(&ext);
     free(dir);
     free(data);
+    st_objstore_close(bkt);
+    free(bdir);
+}
+
+/* ---- bytes fetched ---- */
+
+typedef struct {
+    uint64_t series, chunks, series_gets, chunk_gets;
+} fetched_t;
+
+static fetched_t fetched(store_t *st) {
+    return (fetched_t){atomic_load(&st->m.fetched_series), atomic_load(&st->m.fetched_chunks),
+                       atomic_load(&st->m.gets), 0};
+}
+
+/* Read ids[0..n) (next as store_block_series takes it) and their chunks;
+ * returns what that fetched. Entries are checked against the mapped
+ * reader. */
+static fetched_t read_run(store_t *st, store_block_t *sb, const st_block_t *lb, const uint32_t *ids, size_t n,
+                          uint32_t next) {
+    store_fetch_t f = {NULL};
+    fetched_t before = fetched(st);
+    store_series_t *ser = calloc(n, sizeof *ser);
+    int rc = store_block_series(sb, ids, n, next, &f, ser);
+    if (rc) fail_msg("series: %s", st_errdetail(rc));
+    fetched_t mid = fetched(st);
+    size_t nreq = 0;
+    for (size_t i = 0; i < n; i++) nreq += ser[i].nchunks;
+    store_chunk_req_t *reqs = calloc(nreq, sizeof *reqs);
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++) {
+        st_labels_t l;
+        st_chunk_meta_t *c;
+        size_t nc;
+        assert_int_equal(st_index_series(st_block_index(lb), ids[i], &l, &c, &nc), 0);
+        assert_true(st_labels_equal(&l, &ser[i].lbls));
+        assert_int_equal(nc, ser[i].nchunks);
+        assert_memory_equal(c, ser[i].chunks, nc * sizeof *c);
+        for (size_t k = 0; k < nc; k++) reqs[r++] = (store_chunk_req_t){.ref = c[k].ref};
+        st_labels_free(&l);
+        free(c);
+        store_series_free(&ser[i]);
+    }
+    store_bufs_t bufs = {0};
+    assert_int_equal(store_block_chunks(sb, reqs, nreq, &f, &bufs), 0);
+    for (size_t k = 0; k < nreq; k++) {
+        uint8_t enc;
+        const uint8_t *data;
+        size_t len;
+        assert_int_equal(st_chunk_reader_get(st_block_chunks(lb), reqs[k].ref, &enc, &data, &len), 0);
+        assert_int_equal(len, reqs[k].len);
+        assert_memory_equal(data, reqs[k].data, len);
+    }
+    store_bufs_free(&bufs);
+    free(reqs);
+    free(ser);
+    fetched_t after = fetched(st);
+    return (fetched_t){mid.series - before.series, after.chunks - mid.chunks, mid.series_gets - before.series_gets,
+                       after.series_gets - mid.series_gets};
+}
+
+/* Offset of the first chunk of series id (chunks are written in series
+ * order, so a run of series has its chunks in one stretch). */
+static uint64_t first_chunk_off(const st_block_t *lb, uint32_t id) {
+    st_chunk_meta_t *c;
+    size_t nc;
+    assert_int_equal(st_index_series(st_block_index(lb), id, NULL, &c, &nc), 0);
+    uint64_t off = c[0].ref & 0xffffffffu;
+    free(c);
+    return off;
+}
+
+static void test_fetch_bytes(void **state) {
+    (void)state;
+    char *bdir = st_path_join(tmproot, "bytes-bkt");
+    st_objstore_t *bkt = open_bucket(bdir);
+    char *dir = make_block(0, NSERIES);
+    st_labels_t ext = labels2("cluster", "c1", NULL, NULL);
+    upload(bkt, dir, &ext);
+    st_block_t *lb;
+    assert_int_equal(st_block_open(&lb, dir), 0);
+    char *data = st_path_join(tmproot, "bytes-data");
+    store_t st;
+    assert_int_equal(store_init(&st, bkt, data, 0), 0); /* no cache: every read goes to the bucket */
+    store_block_t *sb = load_only_block(&st, bkt);
+    assert_true(sb->series_start > 5 && sb->series_end > sb->series_start && sb->series_end < sb->index_size);
+    assert_true(sb->series_mean > 0 && sb->chunk_mean > 0);
+    st_postings_t all;
+    st_matchers_t none = {0};
+    store_fetch_t f = {NULL};
+    assert_int_equal(store_block_postings(sb, &none, &f, &all), 0);
+    assert_int_equal(all.n, NSERIES);
+    /* the section holds every entry: the last one ends at its end, after
+     * at most 15 bytes of padding */
+    assert_true(sb->series_start <= (uint64_t)all.ids[0] * 16);
+
+    /* 50 adjacent series in the middle: one GET for the entries, whose
+     * bytes are their span plus at most the guess for the last one */
+    const size_t a = 100, n = 50;
+    uint64_t span = ((uint64_t)all.ids[a + n] - all.ids[a]) * 16;
+    uint64_t cspan = first_chunk_off(lb, all.ids[a + n]) - first_chunk_off(lb, all.ids[a]);
+    fetched_t got = read_run(&st, sb, lb, all.ids + a, n, 0);
+    uint64_t guess = 4 * sb->series_mean < 1024 ? 1024 : 4 * sb->series_mean;
+    print_message("50 adjacent series: entries %llu bytes, fetched %llu; chunks %llu bytes, fetched %llu\n",
+                  (unsigned long long)span, (unsigned long long)got.series, (unsigned long long)cspan,
+                  (unsigned long long)got.chunks);
+    assert_true(got.series >= span && got.series <= span + guess);
+    assert_true(got.series < span + 4096); /* not a 64 KiB guess */
+    assert_true(got.chunks >= cspan && got.chunks <= cspan + 4 * sb->chunk_mean + 2048);
+    assert_int_equal(got.series_gets, 1);
+    assert_int_equal(got.chunk_gets, 1);
+    /* the following ID known (the next batch's first): exactly the span */
+    got = read_run(&st, sb, lb, all.ids + a, n, all.ids[a + n]);
+    assert_int_equal(got.series, span);
+    /* the last 10 series: cut at the end of the series section */
+    got = read_run(&st, sb, lb, all.ids + NSERIES - 10, 10, 0);
+    assert_int_equal(got.series, sb->series_end - (uint64_t)all.ids[NSERIES - 10] * 16);
+    assert_true(got.series < ((uint64_t)all.ids[NSERIES - 1] - all.ids[NSERIES - 10]) * 16 + 1024);
+    /* every 7th series: ranges up to the next wanted ID, merged */
+    uint32_t sparse[40];
+    for (size_t i = 0; i < 40; i++) sparse[i] = all.ids[i * 7];
+    got = read_run(&st, sb, lb, sparse, 40, 0);
+    assert_true(got.series <= ((uint64_t)sparse[39] - sparse[0]) * 16 + guess);
+    assert_int_equal(got.series_gets, 1);
+    st_postings_free(&all);
+    store_block_unref(sb);
+    store_destroy(&st);
+    st_block_close(lb);
+    free(dir);
+    st_objstore_close(bkt);
+    free(bdir);
+    free(data);
+
+    /* one series with 600 chunks among 99 with one: its entry is far above
+     * 4 x the mean, so read alone it takes two GETs, the second of its
+     * exact size, and decodes like the mapped reader's */
+    st_block_builder_t *bb;
+    assert_int_equal(st_block_builder_new(&bb, 2 * HOUR), 0);
+    for (int i = 0; i < 100; i++) {
+        char inst[32];
+        snprintf(inst, sizeof inst, "i%03d", i);
+        st_labels_t l = labels2("__name__", "m", "instance", inst);
+        int nsamples = i == 50 ? 72000 : 60;
+        for (int k = 0; k < nsamples; k++)
+            assert_int_equal(st_block_builder_append(bb, &l, 2 * HOUR + (int64_t)k * (HOUR / 36000), (double)k), 0);
+        st_labels_free(&l);
+    }
+    assert_int_equal(st_block_builder_write(bb, local_dir, &dir), 0);
+    st_block_builder_free(bb);
+    bdir = st_path_join(tmproot, "bytes-bkt2");
+    bkt = open_bucket(bdir);
+    upload(bkt, dir, &ext);
+    assert_int_equal(st_block_open(&lb, dir), 0);
+    data = st_path_join(tmproot, "bytes-data2");
+    assert_int_equal(store_init(&st, bkt, data, 0), 0);
+    sb = load_only_block(&st, bkt);
+    assert_int_equal(store_block_postings(sb, &none, &f, &all), 0);
+    assert_int_equal(all.n, 100);
+    uint64_t big = ((uint64_t)all.ids[51] - all.ids[50]) * 16;
+    guess = 4 * sb->series_mean < 1024 ? 1024 : 4 * sb->series_mean;
+    assert_true(big > guess);
+    got = read_run(&st, sb, lb, all.ids + 50, 1, 0);
+    assert_int_equal(got.series_gets, 2);
+    assert_true(got.series <= guess + big);
+    /* bounded by the next ID instead: one GET of exactly the entry */
+    got = read_run(&st, sb, lb, all.ids + 50, 1, all.ids[51]);
+    assert_int_equal(got.series_gets, 1);
+    assert_int_equal(got.series, big);
+    /* every series: one GET, the section from the first entry on */
+    got = read_run(&st, sb, lb, all.ids, all.n, 0);
+    assert_int_equal(got.series_gets, 1);
+    assert_int_equal(got.series, sb->series_end - (uint64_t)all.ids[0] * 16);
+    st_postings_free(&all);
+    store_block_unref(sb);
+    store_destroy(&st);
+    st_block_close(lb);
+    free(dir);
+    free(data);
+    st_labels_free(&ext);
     st_objstore_close(bkt);
     free(bdir);
 }
@@ -429,6 +613,7 @@ static void test_sync(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_reads),
+        cmocka_unit_test(test_fetch_bytes),
         cmocka_unit_test(test_sync),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
