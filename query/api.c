@@ -536,14 +536,6 @@ static int h_not_found_api(void *ctx, const st_http_request_t *req, st_http_resp
 
 /* ---- probes and metrics ---- */
 
-static void put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, const char *labels,
-                       double v) {
-    char num[ST_FLOAT_BUF];
-    st_fmt_go_g(num, v);
-    if (help) st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-    st_put_fmt(b, "%s%s %s\n", name, labels ? labels : "", num);
-}
-
 #define LD(x) ((double)atomic_load(&(x)))
 
 static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
@@ -558,35 +550,35 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
     pthread_mutex_unlock(&q->gate_mu);
     st_encbuf_t b;
     st_encbuf_init(&b, 1 << 20);
-    put_metric(&b, "strata_query_endpoints", "gauge",
-               "Configured StoreAPI endpoints by the state of their last Info call.",
-               "{state=\"healthy\"}", (double)healthy);
-    put_metric(&b, "strata_query_endpoints", NULL, NULL, "{state=\"unhealthy\"}", (double)(total - healthy));
-    put_metric(&b, "strata_query_info_calls_total", "counter", "Info calls made to endpoints.", NULL, (double)calls);
-    put_metric(&b, "strata_query_info_failures_total", "counter", "Info calls that failed.", NULL, (double)failures);
-    put_metric(&b, "strata_query_store_calls_total", "counter", "Series and label calls made to endpoints.", NULL,
-               LD(m->store_calls));
-    put_metric(&b, "strata_query_store_failures_total", "counter",
-               "Endpoint failures met by requests (unhealthy, call errors, timeouts, store warnings).", NULL,
-               LD(m->store_failures));
-    put_metric(&b, "strata_query_selects_total", "counter", "Series selects fanned out.", NULL,
-               LD(m->series_requests));
-    put_metric(&b, "strata_query_label_requests_total", "counter", "Label name/value fan-outs.", NULL,
-               LD(m->label_requests));
-    put_metric(&b, "strata_query_merged_series_total", "counter",
-               "Series assembled from more than one store response.", NULL, LD(m->series_merged));
-    put_metric(&b, "strata_query_identical_chunks_dropped_total", "counter",
-               "Chunks dropped because another store sent the same bytes.", NULL, LD(m->chunks_dropped_identical));
-    put_metric(&b, "strata_query_api_requests_total", "counter", "HTTP API data requests.", NULL,
-               LD(m->api_requests));
-    put_metric(&b, "strata_query_api_errors_total", "counter", "HTTP API requests answered with an error.", NULL,
-               LD(m->api_errors));
-    put_metric(&b, "thanos_query_concurrent_gate_queries_in_flight", "gauge",
-               "Number of queries that are currently in flight.", NULL, (double)used);
-    put_metric(&b, "thanos_query_concurrent_gate_queries_max", "gauge",
-               "Maximum number of concurrent queries.", NULL, (double)max);
-    put_metric(&b, "strata_query_reader_threads", "gauge", "Store stream reader threads running.", NULL,
-               (double)atomic_load(&q->feeds_live));
+    st_put_metric(&b, "strata_query_endpoints", "gauge",
+                  "Configured StoreAPI endpoints by the state of their last Info call.", "{state=\"healthy\"}",
+                  (double)healthy);
+    st_put_metric(&b, "strata_query_endpoints", NULL, NULL, "{state=\"unhealthy\"}", (double)(total - healthy));
+    st_put_metric(&b, "strata_query_info_calls_total", "counter", "Info calls made to endpoints.", NULL, (double)calls);
+    st_put_metric(&b, "strata_query_info_failures_total", "counter", "Info calls that failed.", NULL, (double)failures);
+    st_put_metric(&b, "strata_query_store_calls_total", "counter", "Series and label calls made to endpoints.", NULL,
+                  LD(m->store_calls));
+    st_put_metric(&b, "strata_query_store_failures_total", "counter",
+                  "Endpoint failures met by requests (unhealthy, call errors, timeouts, store warnings).", NULL,
+                  LD(m->store_failures));
+    st_put_metric(&b, "strata_query_selects_total", "counter", "Series selects fanned out.", NULL,
+                  LD(m->series_requests));
+    st_put_metric(&b, "strata_query_label_requests_total", "counter", "Label name/value fan-outs.", NULL,
+                  LD(m->label_requests));
+    st_put_metric(&b, "strata_query_merged_series_total", "counter",
+                  "Series assembled from more than one store response.", NULL, LD(m->series_merged));
+    st_put_metric(&b, "strata_query_identical_chunks_dropped_total", "counter",
+                  "Chunks dropped because another store sent the same bytes.", NULL, LD(m->chunks_dropped_identical));
+    st_put_metric(&b, "strata_query_api_requests_total", "counter", "HTTP API data requests.", NULL,
+                  LD(m->api_requests));
+    st_put_metric(&b, "strata_query_api_errors_total", "counter", "HTTP API requests answered with an error.", NULL,
+                  LD(m->api_errors));
+    st_put_metric(&b, "thanos_query_concurrent_gate_queries_in_flight", "gauge",
+                  "Number of queries that are currently in flight.", NULL, (double)used);
+    st_put_metric(&b, "thanos_query_concurrent_gate_queries_max", "gauge", "Maximum number of concurrent queries.",
+                  NULL, (double)max);
+    st_put_metric(&b, "strata_query_reader_threads", "gauge", "Store stream reader threads running.", NULL,
+                  (double)atomic_load(&q->feeds_live));
     if (b.err) {
         int err = b.err;
         st_encbuf_free(&b);

@@ -125,12 +125,6 @@ static int h_buildinfo(void *ctx, const st_http_request_t *req, st_http_response
     return respond_json(resp, 200, o);
 }
 
-static void metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
-    char num[ST_FLOAT_BUF];
-    st_fmt_go_g(num, v);
-    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, num);
-}
-
 /* RSS, CPU time and start time from /proc/self/stat (fields 14, 15, 22, 24). */
 static void process_metrics(st_encbuf_t *b) {
     char buf[1024];
@@ -155,12 +149,12 @@ static void process_metrics(st_encbuf_t *b) {
             if (sscanf(line, "btime %lf", &boot) == 1) break;
         fclose(f);
     }
-    metric(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.",
-           (double)(utime + stime) / hz);
-    metric(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
-           (double)rss * (double)sysconf(_SC_PAGESIZE));
-    metric(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
-           boot + (double)start / hz);
+    st_put_metric(b, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", NULL,
+                  (double)(utime + stime) / hz);
+    st_put_metric(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", NULL,
+                  (double)rss * (double)sysconf(_SC_PAGESIZE));
+    st_put_metric(b, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
+                  NULL, boot + (double)start / hz);
 }
 
 static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
@@ -170,52 +164,57 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
     st_encbuf_init(&b, 64 << 20);
     st_db_stats_t ds;
     st_db_stats(s->db, &ds);
-    metric(&b, "strata_tsdb_head_samples_appended_total", "counter", "Total number of appended samples.",
-           (double)ds.samples_appended_total);
-    metric(&b, "strata_tsdb_head_series", "gauge", "Total number of series in the head block.", (double)ds.head_series);
-    metric(&b, "strata_tsdb_head_chunks", "gauge", "Total number of chunks in the head block.", (double)ds.head_chunks);
-    metric(&b, "strata_tsdb_head_min_time", "gauge", "Minimum time bound of the head block (ms).",
-           (double)ds.head_min_time);
-    metric(&b, "strata_tsdb_head_max_time", "gauge", "Maximum timestamp of the head block (ms).",
-           (double)ds.head_max_time);
-    metric(&b, "strata_tsdb_out_of_order_samples_total", "counter", "Samples refused as out of order.",
-           (double)ds.out_of_order_total);
-    metric(&b, "strata_tsdb_wal_bytes", "gauge", "Size of the write-ahead log in bytes.", (double)ds.wal_bytes);
-    metric(&b, "strata_tsdb_wal_corruptions_total", "counter", "WAL corruptions repaired at open.",
-           (double)ds.wal_corruptions_total);
-    metric(&b, "strata_tsdb_blocks_loaded", "gauge", "Number of currently loaded data blocks.", (double)ds.blocks);
-    metric(&b, "strata_tsdb_compactions_total", "counter", "Total number of compactions (blocks cut from the head).",
-           (double)ds.compactions_total);
-    metric(&b, "strata_tsdb_compaction_failures_total", "counter", "Total number of failed compactions.",
-           (double)ds.compaction_failures_total);
+    st_put_metric(&b, "strata_tsdb_head_samples_appended_total", "counter", "Total number of appended samples.", NULL,
+                  (double)ds.samples_appended_total);
+    st_put_metric(&b, "strata_tsdb_head_series", "gauge", "Total number of series in the head block.", NULL,
+                  (double)ds.head_series);
+    st_put_metric(&b, "strata_tsdb_head_chunks", "gauge", "Total number of chunks in the head block.", NULL,
+                  (double)ds.head_chunks);
+    st_put_metric(&b, "strata_tsdb_head_min_time", "gauge", "Minimum time bound of the head block (ms).", NULL,
+                  (double)ds.head_min_time);
+    st_put_metric(&b, "strata_tsdb_head_max_time", "gauge", "Maximum timestamp of the head block (ms).", NULL,
+                  (double)ds.head_max_time);
+    st_put_metric(&b, "strata_tsdb_out_of_order_samples_total", "counter", "Samples refused as out of order.", NULL,
+                  (double)ds.out_of_order_total);
+    st_put_metric(&b, "strata_tsdb_wal_bytes", "gauge", "Size of the write-ahead log in bytes.", NULL,
+                  (double)ds.wal_bytes);
+    st_put_metric(&b, "strata_tsdb_wal_corruptions_total", "counter", "WAL corruptions repaired at open.", NULL,
+                  (double)ds.wal_corruptions_total);
+    st_put_metric(&b, "strata_tsdb_blocks_loaded", "gauge", "Number of currently loaded data blocks.", NULL,
+                  (double)ds.blocks);
+    st_put_metric(&b, "strata_tsdb_compactions_total", "counter",
+                  "Total number of compactions (blocks cut from the head).", NULL, (double)ds.compactions_total);
+    st_put_metric(&b, "strata_tsdb_compaction_failures_total", "counter", "Total number of failed compactions.", NULL,
+                  (double)ds.compaction_failures_total);
     const scrape_stats_t *st = scrape_loop_stats(s->loop);
     uint64_t scrapes = atomic_load(&st->scrapes_total);
-    metric(&b, "strata_scrapes_total", "counter", "Scrapes done.", (double)scrapes);
-    metric(&b, "strata_scrape_failures_total", "counter", "Scrapes that did not ingest (any state but UP).",
-           (double)atomic_load(&st->scrape_failures_total));
-    metric(&b, "strata_scrape_samples_scraped_total", "counter", "Samples parsed from scrape bodies.",
-           (double)atomic_load(&st->samples_scraped_total));
-    metric(&b, "strata_scrape_samples_appended_total", "counter", "Samples of successful scrapes accepted by the TSDB.",
-           (double)atomic_load(&st->samples_appended_total));
-    metric(&b, "strata_scrape_samples_rejected_total", "counter",
-           "Samples the TSDB refused (out of order, duplicate timestamp, too old).",
-           (double)atomic_load(&st->rejected_out_of_order_total));
-    metric(&b, "strata_scrape_body_bytes_total", "counter", "Bytes of scrape bodies (after gzip decoding).",
-           (double)atomic_load(&st->body_bytes_total));
+    st_put_metric(&b, "strata_scrapes_total", "counter", "Scrapes done.", NULL, (double)scrapes);
+    st_put_metric(&b, "strata_scrape_failures_total", "counter", "Scrapes that did not ingest (any state but UP).",
+                  NULL, (double)atomic_load(&st->scrape_failures_total));
+    st_put_metric(&b, "strata_scrape_samples_scraped_total", "counter", "Samples parsed from scrape bodies.", NULL,
+                  (double)atomic_load(&st->samples_scraped_total));
+    st_put_metric(&b, "strata_scrape_samples_appended_total", "counter",
+                  "Samples of successful scrapes accepted by the TSDB.", NULL,
+                  (double)atomic_load(&st->samples_appended_total));
+    st_put_metric(&b, "strata_scrape_samples_rejected_total", "counter",
+                  "Samples the TSDB refused (out of order, duplicate timestamp, too old).", NULL,
+                  (double)atomic_load(&st->rejected_out_of_order_total));
+    st_put_metric(&b, "strata_scrape_body_bytes_total", "counter", "Bytes of scrape bodies (after gzip decoding).",
+                  NULL, (double)atomic_load(&st->body_bytes_total));
     st_put_cstr(&b, "# HELP strata_scrape_duration_seconds Time from request to ingested, per scrape.\n"
                     "# TYPE strata_scrape_duration_seconds summary\n");
     st_put_fmt(&b, "strata_scrape_duration_seconds_sum %.9f\nstrata_scrape_duration_seconds_count %llu\n",
                (double)atomic_load(&st->scrape_ns_total) / 1e9, (unsigned long long)scrapes);
     scrape_loop_metrics(s->loop, &b);
-    metric(&b, "strata_config_last_reload_successful", "gauge", "Whether the last configuration reload succeeded.",
-           atomic_load(&s->last_reload_ok) ? 1 : 0);
-    metric(&b, "strata_config_last_reload_success_timestamp_seconds", "gauge",
-           "Timestamp of the last successful configuration reload.",
-           (double)atomic_load(&s->last_reload_ok_ms) / 1000.0);
-    metric(&b, "strata_config_reloads_total", "counter", "Configuration reloads attempted.",
-           (double)atomic_load(&s->reloads_total));
-    metric(&b, "strata_config_reload_failures_total", "counter", "Configuration reloads that failed.",
-           (double)atomic_load(&s->reload_failures_total));
+    st_put_metric(&b, "strata_config_last_reload_successful", "gauge",
+                  "Whether the last configuration reload succeeded.", NULL, atomic_load(&s->last_reload_ok) ? 1 : 0);
+    st_put_metric(&b, "strata_config_last_reload_success_timestamp_seconds", "gauge",
+                  "Timestamp of the last successful configuration reload.", NULL,
+                  (double)atomic_load(&s->last_reload_ok_ms) / 1000.0);
+    st_put_metric(&b, "strata_config_reloads_total", "counter", "Configuration reloads attempted.", NULL,
+                  (double)atomic_load(&s->reloads_total));
+    st_put_metric(&b, "strata_config_reload_failures_total", "counter", "Configuration reloads that failed.", NULL,
+                  (double)atomic_load(&s->reload_failures_total));
     process_metrics(&b);
     if (b.err) {
         int err = b.err;

@@ -43,12 +43,6 @@ typedef struct {
     shipper_metrics_t metrics;
 } sidecar_t;
 
-static void put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, double v) {
-    char num[ST_FLOAT_BUF];
-    st_fmt_go_g(num, v);
-    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n%s %s\n", name, help, name, type, name, num);
-}
-
 static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
     sidecar_t *sc = ctx;
     (void)req;
@@ -56,20 +50,20 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
     st_encbuf_t b;
     st_encbuf_init(&b, 1 << 20);
     /* names as Thanos's, so existing dashboards and alerts keep working */
-    put_metric(&b, "thanos_shipper_uploads_total", "counter", "Total number of uploaded blocks.",
-               (double)atomic_load(&m->uploads));
-    put_metric(&b, "thanos_shipper_upload_failures_total", "counter", "Total number of block upload failures.",
-               (double)atomic_load(&m->upload_failures));
-    put_metric(&b, "thanos_shipper_dir_syncs_total", "counter", "Total number of dir syncs.",
-               (double)atomic_load(&m->syncs));
-    put_metric(&b, "thanos_shipper_dir_sync_failures_total", "counter", "Total number of failed dir syncs.",
-               (double)atomic_load(&m->sync_failures));
-    put_metric(&b, "thanos_shipper_last_successful_upload_time", "gauge",
-               "Unix timestamp (in seconds) of the last successful TSDB block uploaded to the bucket.",
-               (double)atomic_load(&m->last_upload_ms) / 1000.0);
-    put_metric(&b, "thanos_sidecar_prometheus_up", "gauge",
-               "Boolean indicator whether the sidecar can reach its Prometheus peer.",
-               atomic_load(&sc->prom_up) ? 1 : 0);
+    st_put_metric(&b, "thanos_shipper_uploads_total", "counter", "Total number of uploaded blocks.", NULL,
+                  (double)atomic_load(&m->uploads));
+    st_put_metric(&b, "thanos_shipper_upload_failures_total", "counter", "Total number of block upload failures.", NULL,
+                  (double)atomic_load(&m->upload_failures));
+    st_put_metric(&b, "thanos_shipper_dir_syncs_total", "counter", "Total number of dir syncs.", NULL,
+                  (double)atomic_load(&m->syncs));
+    st_put_metric(&b, "thanos_shipper_dir_sync_failures_total", "counter", "Total number of failed dir syncs.", NULL,
+                  (double)atomic_load(&m->sync_failures));
+    st_put_metric(&b, "thanos_shipper_last_successful_upload_time", "gauge",
+                  "Unix timestamp (in seconds) of the last successful TSDB block uploaded to the bucket.", NULL,
+                  (double)atomic_load(&m->last_upload_ms) / 1000.0);
+    st_put_metric(&b, "thanos_sidecar_prometheus_up", "gauge",
+                  "Boolean indicator whether the sidecar can reach its Prometheus peer.", NULL,
+                  atomic_load(&sc->prom_up) ? 1 : 0);
     if (b.err) {
         int err = b.err;
         st_encbuf_free(&b);

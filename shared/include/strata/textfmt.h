@@ -38,4 +38,12 @@ void st_put_labels_go(st_encbuf_t *b, const st_labels_t *l);
 size_t st_utf8_decode(const uint8_t *s, size_t n, uint32_t *cp);
 bool st_utf8_valid(const char *s, size_t n);
 
+/* Prometheus text exposition (0.0.4) for /metrics pages:
+ * "# HELP name help\n# TYPE name type\n", then "name{labels} value\n".
+ * labels is preformatted ("{a=\"b\"}") or NULL; st_put_metric writes the
+ * HELP/TYPE lines first unless help is NULL (later samples of a family). */
+void st_put_metric_head(st_encbuf_t *b, const char *name, const char *type, const char *help);
+void st_put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, const char *labels,
+                   double v);
+
 #endif

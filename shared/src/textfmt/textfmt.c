@@ -478,3 +478,15 @@ void st_put_prom_value(st_encbuf_t *b, double v) {
     o = put_fixed(o, digs, nd, x);
     b->len += (size_t)(o - start);
 }
+
+void st_put_metric_head(st_encbuf_t *b, const char *name, const char *type, const char *help) {
+    st_put_fmt(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+void st_put_metric(st_encbuf_t *b, const char *name, const char *type, const char *help, const char *labels,
+                   double v) {
+    char num[ST_FLOAT_BUF];
+    st_fmt_go_g(num, v);
+    if (help) st_put_metric_head(b, name, type, help);
+    st_put_fmt(b, "%s%s %s\n", name, labels ? labels : "", num);
+}
