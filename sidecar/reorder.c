@@ -196,7 +196,7 @@ static int hold(reorder_t *r, st_labels_t *f, const st_store_chunk_t *chunks, si
 
 int reorder_add(reorder_t *r, const st_labels_t *p, const st_store_chunk_t *chunks, size_t n) {
     st_labels_t f;
-    size_t nlb;
+    size_t nlb = 0;
     int rc = st_storeapi_extend_labels(p, r->ext, &f);
     if (!rc) rc = lower_bound(r, p, &nlb);
     if (rc) {
