@@ -41,6 +41,9 @@ test: deps
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DST_WERROR=ON \
 	  -DST_SANITIZE=address,undefined >/dev/null
 	cmake --build $(TEST_DIR) -j$(JOBS)
+	@# the optimised build make run uses warns differently (-O2 flow analysis): it must compile too
+	cmake -S . -B $(RELEASE_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(RELEASE_DIR) -j$(JOBS) --target strata
 	cd $(TEST_DIR) && ctest --output-on-failure -j$(JOBS)
 
 run: build
