@@ -35,6 +35,10 @@ static const cmd_t store_cmds[] = {
     {"info", tools_store_info, "Print a StoreAPI server's Info: component, time range, label sets."},
 };
 
+static const cmd_t promql_cmds[] = {
+    {"query", tools_promql_query, "Evaluate a PromQL query over a data directory's blocks; print the API's JSON."},
+};
+
 static const struct {
     const char *name;
     const cmd_t *cmds;
@@ -43,6 +47,7 @@ static const struct {
     {"tsdb", tsdb_cmds, sizeof tsdb_cmds / sizeof tsdb_cmds[0]},
     {"bucket", bucket_cmds, sizeof bucket_cmds / sizeof bucket_cmds[0]},
     {"store", store_cmds, sizeof store_cmds / sizeof store_cmds[0]},
+    {"promql", promql_cmds, sizeof promql_cmds / sizeof promql_cmds[0]},
 };
 
 static void usage(FILE *f) {
@@ -86,7 +91,7 @@ int tools_main(int argc, char **argv) {
     size_t g = 0, ng = sizeof groups / sizeof groups[0];
     while (g < ng && strcmp(argv[1], groups[g].name) != 0) g++;
     if (g == ng) {
-        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket, store)\n", argv[1]);
+        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket, store, promql)\n", argv[1]);
         return 2;
     }
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {

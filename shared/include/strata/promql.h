@@ -10,8 +10,8 @@
  * prints an AST back the way Prometheus's String() does.
  *
  * Nodes know their value type and their byte range in the query. Nothing
- * here evaluates; the function table names each function's signature so an
- * engine can attach implementations by index.
+ * here evaluates (promql_engine.h does); the function table names each
+ * function's signature so an engine can attach implementations.
  */
 #ifndef STRATA_PROMQL_H
 #define STRATA_PROMQL_H
