@@ -7,13 +7,15 @@
  *   GET  /api/v1/label/<n>/values   match[], start, end
  *   GET  /api/v1/status/buildinfo, /api/v1/metadata (no metadata: {})
  *   GET  /api/v1/stores             Thanos's endpoint status, by component
- *   /api/v1/query, /api/v1/query_range: 501 until the PromQL engine is wired
- * Thanos's parameters: dedup (series), replicaLabels[] (series),
- * partial_response (all data endpoints). Store failures under partial
+ *   GET|POST /api/v1/query          query, time, timeout
+ *   GET|POST /api/v1/query_range    query, start, end, step, timeout
+ * Thanos's parameters: dedup and replicaLabels[] (series, query,
+ * query_range), partial_response (all data endpoints). Store failures under partial
  * response come back as "warnings":[...] after "data", as Prometheus and
  * Thanos put them. Handlers run on libmicrohttpd's threads; each request
  * fans out under the --query.max-concurrent gate.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +24,10 @@
 #include "query.h"
 #include "strata/buf.h"
 #include "strata/err.h"
+#include "strata/flags.h"
 #include "strata/httpserver.h"
 #include "strata/promapi.h"
+#include "strata/promql_engine.h"
 #include "strata/relabel.h"
 #include "strata/textfmt.h"
 
@@ -521,12 +525,138 @@ static int h_stores(void *ctx, const st_http_request_t *req, st_http_response_t 
     return respond_buf(resp, 200, &b, "stores");
 }
 
-static int h_query_unavailable(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
-    query_t *q = ctx;
-    (void)req;
-    return respond_error(q, resp, 501, "unavailable",
-                         "PromQL evaluation (/api/v1/query, /api/v1/query_range) is not available in this build of "
-                         "strata query yet; /api/v1/series and the label APIs are");
+/* ---- PromQL ---- */
+
+/* Prometheus's parseDuration: float seconds, else a Prometheus duration. */
+static int parse_duration(const char *s, int64_t *ms) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s && !*end && !isnan(v)) {
+        if (fabs(v * 1e9) >= 9.223372036854775807e18)
+            return st_errorf(ST_EINVAL, "cannot parse \"%s\" to a valid duration. It overflows int64", s);
+        *ms = (int64_t)(v * 1e9) / 1000000;
+        return ST_OK;
+    }
+    if (*s && st_duration_parse(s, ms) == ST_OK) return ST_OK;
+    return st_errorf(ST_EINVAL, "cannot parse \"%s\" to a valid duration", s);
+}
+
+/* A parameter error: 400 with Prometheus's `invalid parameter "name": ...`. */
+static int bad_param(query_t *q, st_http_response_t *resp, const char *name, int rc) {
+    if (rc == ST_ENOMEM) return rc;
+    char msg[1400];
+    snprintf(msg, sizeof msg, "invalid parameter \"%s\": %s", name, st_errdetail(rc));
+    return bad_data(q, resp, msg);
+}
+
+/* The engine's select: the querier's, with the engine's hints copied.
+ * Store warnings are collected in the ctx (query_select's contract). */
+static int engine_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, const st_promql_hints_t *h,
+                         st_series_set_t **out, st_promql_warnings_t *w) {
+    (void)w;
+    query_hints_t qh = {.start = h->start, .end = h->end, .step = h->step, .range = h->range, .func = h->func};
+    return query_select(ctx, ms, mint, maxt, &qh, out);
+}
+
+/* Prometheus's status codes for its API error types. */
+static int error_status(const char *type) {
+    if (strcmp(type, "bad_data") == 0) return 400;
+    if (strcmp(type, "timeout") == 0) return 503;
+    if (strcmp(type, "canceled") == 0) return 499;
+    if (strcmp(type, "internal") == 0) return 500;
+    return 422;
+}
+
+static int promql_request(query_t *q, const st_http_request_t *req, bool range, st_http_response_t *resp) {
+    atomic_fetch_add(&q->m.api_requests, 1);
+    if (!method_is(req, "GET") && !method_is(req, "POST"))
+        return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Method Not Allowed\n");
+    req_t r;
+    query_ctx_t c;
+    bool have_ctx = false, gated = false;
+    st_promql_result_t res = {0};
+    st_promql_query_t qry = {0};
+    int64_t timeout_ms = q->timeout_ms;
+    memset(&r, 0, sizeof r);
+    int rc = params_init(&r.p, req);
+    /* Prometheus's order: time (start, end, step), timeout; then Thanos's
+     * parameters; the query text and the range checks are the engine's */
+    if (!rc && !range) {
+        const char *t = param(&r.p, "time");
+        if (!t || !*t) {
+            qry.start = query_now_ms();
+        } else if ((rc = st_promapi_parse_time(t, &qry.start))) {
+            st_errwrap(rc, "Invalid time value for 'time'");
+            rc = bad_param(q, resp, "time", rc);
+        }
+        qry.end = qry.start;
+    }
+    if (!rc && range) {
+        static const char *const names[] = {"start", "end", "step"};
+        int64_t *dst[] = {&qry.start, &qry.end, &qry.step};
+        for (int i = 0; i < 3 && !rc; i++) {
+            const char *v = param(&r.p, names[i]);
+            if (!v) v = "";
+            if ((rc = i < 2 ? st_promapi_parse_time(v, dst[i]) : parse_duration(v, dst[i])))
+                rc = bad_param(q, resp, names[i], rc);
+        }
+    }
+    const char *to = rc ? NULL : param(&r.p, "timeout");
+    if (to && *to) {
+        int64_t t;
+        if ((rc = parse_duration(to, &t))) rc = bad_param(q, resp, "timeout", rc);
+        else if (t < timeout_ms) timeout_ms = t;
+    }
+    if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;
+    if (!rc) {
+        c.deadline_ms = query_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+        rc = parse_thanos(q, &r, &c, true, resp);
+    }
+    if (!rc && !(rc = query_gate_enter(q, c.deadline_ms))) gated = true;
+    if (!rc) {
+        const char *text = param(&r.p, "query");
+        qry.text = text ? text : "";
+        qry.text_len = strlen(qry.text);
+        st_promql_engine_opts_t opts;
+        st_promql_engine_opts_default(&opts);
+        opts.lookback_delta_ms = q->lookback_delta_ms;
+        opts.max_samples = q->max_samples;
+        /* 0 would mean none: an expired timeout still stops at once */
+        opts.timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+        st_promql_queryable_t qb = {&c, engine_select};
+        int erc = st_promql_exec(&opts, &qb, &qry, &res);
+        if (erc == ST_ENOMEM) {
+            rc = erc;
+        } else {
+            /* store failures met under partial response */
+            pthread_mutex_lock(&c.warnings.mu);
+            for (size_t i = 0; i < c.warnings.list.n && !rc; i++)
+                rc = st_promql_warnings_add(&res.warnings, "%s", c.warnings.list.v[i]);
+            pthread_mutex_unlock(&c.warnings.mu);
+        }
+        if (!rc) {
+            if (res.error) atomic_fetch_add(&q->m.api_errors, 1);
+            st_encbuf_t b;
+            st_encbuf_init(&b, RESPONSE_MAX);
+            st_promql_response_json(&b, &res);
+            rc = respond_buf(resp, res.error ? error_status(res.error_type) : 200, &b, "a query result");
+        }
+    } else if (rc < 0) {
+        rc = respond_exec_error(q, resp, rc);
+    }
+    if (gated) query_gate_leave(q);
+    st_promql_result_free(&res);
+    if (have_ctx) query_ctx_destroy(&c);
+    req_free(&r);
+    return rc < 0 ? rc : ST_OK;
+}
+
+static int h_query(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    return promql_request(ctx, req, false, resp);
+}
+
+static int h_query_range(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    return promql_request(ctx, req, true, resp);
 }
 
 static int h_not_found_api(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
@@ -601,8 +731,8 @@ int query_api_register(query_t *q, struct st_http_server *srv) {
         {"/api/v1/status/buildinfo", false, h_buildinfo},
         {"/api/v1/metadata", false, h_metadata},
         {"/api/v1/stores", false, h_stores},
-        {"/api/v1/query", false, h_query_unavailable},
-        {"/api/v1/query_range", false, h_query_unavailable},
+        {"/api/v1/query", false, h_query},
+        {"/api/v1/query_range", false, h_query_range},
         {"/api/v1/", true, h_not_found_api},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

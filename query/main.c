@@ -35,6 +35,7 @@ int query_main(int argc, char **argv) {
     const char *cli_cert = NULL, *cli_key = NULL, *cli_ca = NULL, *cli_name = NULL;
     bool cli_tls = false, partial = true;
     int64_t timeout_ms = 2 * 60 * 1000, max_concurrent = 20, frame_timeout_ms = 0, sd_interval_ms = 5 * 60 * 1000;
+    int64_t lookback_ms = 5 * 60 * 1000, max_samples = 50000000;
     const st_flag_t flags[] = {
         {"store", ST_FLAG_STRINGS, &stores,
          "Address (host:port) of a StoreAPI endpoint to query: store, sidecar, querier (repeatable)."},
@@ -45,6 +46,10 @@ int query_main(int argc, char **argv) {
         {"query.replica-label", ST_FLAG_STRINGS, &replicas,
          "Label whose value tells HA replicas apart; series differing only there are deduplicated (repeatable)."},
         {"query.timeout", ST_FLAG_DURATION, &timeout_ms, "Maximum time to process a request (default 2m)."},
+        {"query.lookback-delta", ST_FLAG_DURATION, &lookback_ms,
+         "How far back PromQL looks for a sample of an instant selector (default 5m)."},
+        {"query.max-samples", ST_FLAG_INT64, &max_samples,
+         "Samples one PromQL query may hold in memory at once; more fails the query (default 50000000)."},
         {"query.max-concurrent", ST_FLAG_INT64, &max_concurrent,
          "Requests fanning out to the stores at once; more wait (default 20)."},
         {"query.partial-response", ST_FLAG_BOOL, &partial,
@@ -86,6 +91,8 @@ int query_main(int argc, char **argv) {
     }
     st_log_level_t level;
     if (!rc && timeout_ms <= 0) rc = st_errorf(ST_EINVAL, "--query.timeout must be positive");
+    if (!rc && lookback_ms <= 0) rc = st_errorf(ST_EINVAL, "--query.lookback-delta must be positive");
+    if (!rc && max_samples <= 0) rc = st_errorf(ST_EINVAL, "--query.max-samples must be positive");
     if (!rc && (max_concurrent <= 0 || max_concurrent > 10000))
         rc = st_errorf(ST_EINVAL, "--query.max-concurrent must be in 1..10000");
     if (!rc && frame_timeout_ms < 0) rc = st_errorf(ST_EINVAL, "--store.response-timeout must not be negative");
@@ -135,6 +142,8 @@ int query_main(int argc, char **argv) {
     q.partial_response = partial;
     q.timeout_ms = timeout_ms;
     q.frame_timeout_ms = frame_timeout_ms;
+    q.lookback_delta_ms = lookback_ms;
+    q.max_samples = (uint64_t)max_samples;
     st_http_server_t *http = NULL;
     st_grpc_server_t *grpc = NULL;
     unsigned http_threads = (unsigned)(max_concurrent < 60 ? max_concurrent + 4 : 64);

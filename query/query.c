@@ -53,6 +53,8 @@ int query_init(query_t *q, query_endpoints_t *es, int max_concurrent) {
     q->endpoints = es;
     q->partial_response = true;
     q->timeout_ms = 2 * 60 * 1000;
+    q->lookback_delta_ms = 5 * 60 * 1000;
+    q->max_samples = 50000000;
     q->gate_max = max_concurrent > 0 ? max_concurrent : 1;
     atomic_init(&q->feeds_live, 0);
     pthread_condattr_t ca;

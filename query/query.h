@@ -17,9 +17,10 @@
  *         Thanos's penalty algorithm (counter adjustment for rate, irate,
  *         increase, resets) ──▶ samples in time order within [mint, maxt]
  *
- * The PromQL engine plugs in through query_select(), whose signature is the
- * engine's select callback; its ctx is a query_ctx_t, which also collects
- * the warnings of partial responses for the HTTP answer.
+ * The PromQL engine (promql_engine.h) plugs in through query_select(): the
+ * API's select callback copies the engine's hints (so rate, irate, increase
+ * and resets get dedup's counter adjustment); its ctx is a query_ctx_t,
+ * which also collects the warnings of partial responses for the answer.
  */
 #ifndef STRATA_QUERY_H
 #define STRATA_QUERY_H
@@ -146,6 +147,8 @@ typedef struct query {
     bool partial_response;     /* --query.partial-response */
     int64_t timeout_ms;        /* --query.timeout */
     int64_t frame_timeout_ms;  /* --store.response-timeout; 0 = none */
+    int64_t lookback_delta_ms; /* --query.lookback-delta */
+    uint64_t max_samples;      /* --query.max-samples */
     /* --query.max-concurrent: requests fanning out at once (gate) */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;

@@ -15,7 +15,7 @@
 # dump prints the local blocks, relabelled; /api/v1/stores both stores.
 # Then store B is killed: answers keep coming with a warning; with
 # partial_response=false they fail. Deduplicated samples (gap-free) are
-# proven in tests/unit/query (real chunk bytes) until /api/v1/query lands.
+# proven through PromQL in test_query_promql.sh.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../sidecar/lib_sidecar.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -217,9 +217,6 @@ step "the rest of the API surface"
 curl -s -m 5 "$Q/api/v1/status/buildinfo" | jq -e '.status == "success" and (.data.version | length > 0)' >/dev/null ||
 	fail_check "buildinfo"
 [[ $(curl -s -m 5 "$Q/api/v1/metadata") == '{"status":"success","data":{}}' ]] || fail_check "metadata"
-code=$(curl -s -m 5 -o "$IT_WORK/query501" -w '%{http_code}' "$Q/api/v1/query?query=up")
-[[ $code == 501 ]] && jq -e '.status == "error"' "$IT_WORK/query501" >/dev/null ||
-	fail_check "/api/v1/query: HTTP $code $(cat "$IT_WORK/query501")"
 curl -s -m 5 "$Q/metrics" | grep -q '^strata_query_endpoints{state="healthy"} 2$' || fail_check "/metrics endpoints"
 [[ $(curl -s -m 5 "$Q/-/healthy") == OK ]] || fail_check "/-/healthy"
 

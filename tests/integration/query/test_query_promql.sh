@@ -1,0 +1,235 @@
+#!/usr/bin/env bash
+# PromQL through strata query, over the setup of test_query_api.sh: two
+# strata stores holding HA replicas of full.om (replica a without
+# [+1h, +1.5h), b without [+2.5h, +3h)) behind
+# `strata query --query.replica-label=replica`, and real Prometheus 2.42
+# serving full.om, the oracle. compare_promql.py checks answers series by
+# series, timestamp by timestamp, values within 1e-9:
+#   - query_range of selectors, rate(), increase(), sum by () with dedup on
+#     (default): one gap-free series per set, equal to Prometheus's;
+#   - instant queries inside each replica's gap, GET and POST form;
+#   - dedup=false: both replicas (the replica label kept), each with its gap;
+#   - bad parameters: Prometheus's 400 bodies byte for byte;
+#   - store B killed: warnings with partial response, 422 without.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../sidecar/lib_sidecar.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+CMP=$HERE/compare_promql.py
+
+T0=1700000000
+GAP_A="$((T0 + 3600)) $((T0 + 5400))"
+GAP_B="$((T0 + 9000)) $((T0 + 10800))"
+
+step "data: full, and two replicas each missing a different half hour"
+gen_input "$IT_WORK/gen.om" --series 100 --hours 4 --step 60
+# a job label for three families (OpenMetrics label order is free)
+sed -e 's/^strata_gen_requests_total{/strata_gen_requests_total{job="api",/' \
+	-e 's/^strata_gen_temperature_celsius{/strata_gen_temperature_celsius{job="sensors",/' \
+	-e 's/^strata_gen_queue_length{/strata_gen_queue_length{job="queue",/' "$IT_WORK/gen.om" >"$IT_WORK/full.om"
+cut_gap() { # IN OUT FROM TO — drop samples with FROM <= ts < TO
+	awk -v g0="$3" -v g1="$4" '/^#/ { print; next } { if ($NF >= g0 && $NF < g1) next; print }' "$1" >"$2"
+}
+read -r a0 a1 <<<"$GAP_A"
+read -r b0 b1 <<<"$GAP_B"
+cut_gap "$IT_WORK/full.om" "$IT_WORK/a.om" "$a0" "$a1"
+cut_gap "$IT_WORK/full.om" "$IT_WORK/b.om" "$b0" "$b1"
+note "full $(grep -vc '^#' "$IT_WORK/full.om") samples, a $(grep -vc '^#' "$IT_WORK/a.om"), b $(grep -vc '^#' "$IT_WORK/b.om")"
+promtool_backfill "$IT_WORK/full.om" "$IT_WORK/full"
+promtool_backfill "$IT_WORK/a.om" "$IT_WORK/a"
+promtool_backfill "$IT_WORK/b.om" "$IT_WORK/b"
+
+step "two FILESYSTEM buckets, two strata stores"
+for r in a b; do
+	mkdir -p "$IT_WORK/bucket-$r"
+	printf 'type: FILESYSTEM\nconfig:\n  directory: %s\n' "$IT_WORK/bucket-$r" >"$IT_WORK/obj-$r.yml"
+	run_ok "upload_$r" 120 "$STRATA" tools bucket upload-blocks --objstore.config-file="$IT_WORK/obj-$r.yml" \
+		--label=replica="$r" "$IT_WORK/$r" || finish
+done
+STORE_A=127.0.0.1:$(free_port)
+STORE_B=127.0.0.1:$(free_port)
+for r in a b; do
+	grpc=$STORE_A
+	[[ $r == b ]] && grpc=$STORE_B
+	start_bg "$IT_WORK/store-$r.log" "$STRATA" store --objstore.config-file="$IT_WORK/obj-$r.yml" \
+		--data-dir="$IT_WORK/store-$r-data" --grpc-address="$grpc" --http-address="127.0.0.1:$(free_port)"
+	[[ $r == a ]] && PID_A=$BG_PID || PID_B=$BG_PID
+done
+
+step "real Prometheus 2.42 on the full data"
+start_prometheus "$IT_WORK/full"
+
+step "strata query --store=A --store=B --query.replica-label=replica"
+Q_HTTP=127.0.0.1:$(free_port)
+Q_GRPC=127.0.0.1:$(free_port)
+Q=http://$Q_HTTP
+# the stores listen once their first sync is done; the querier marks them
+# healthy at its next Info round (5 s)
+wait_for 60 "store A gRPC" "$STRATA" tools store info --store="$STORE_A" --timeout=2s
+wait_for 60 "store B gRPC" "$STRATA" tools store info --store="$STORE_B" --timeout=2s
+start_bg "$IT_WORK/query.log" "$STRATA" query --store="$STORE_A" --endpoint="$STORE_B" \
+	--query.replica-label=replica --http-address="$Q_HTTP" --grpc-address="$Q_GRPC" --query.timeout=30s
+Q_PID=$BG_PID
+wait_for 30 "querier ready" curl -sf -m 2 "$Q/-/ready" || die "querier not ready: $(tail -n 20 "$IT_WORK/query.log")"
+stores_ok() {
+	curl -sf -m 5 "$Q/api/v1/stores" | jq -e '.data.store | length == 2 and all(.[]; .lastError == null)'
+}
+wait_for 20 "both stores healthy in /api/v1/stores" stores_ok || die "$(curl -s "$Q/api/v1/stores")"
+curl -sf -m 5 "$Q/api/v1/stores" >"$IT_WORK/stores.json"
+got=$(jq -c '[.data.store[] | [.name, .labelSets, (.minTime > 0), (.maxTime > .minTime)]] | sort' "$IT_WORK/stores.json")
+want=$(jq -nc --arg a "$STORE_A" --arg b "$STORE_B" \
+	'[[$a, [{"replica":"a"}], true, true], [$b, [{"replica":"b"}], true, true]] | sort')
+[[ $got == "$want" ]] || fail_check "/api/v1/stores: $got, want $want"
+jq -e '.status == "success" and (.data.store[0].lastCheck | test("^20[0-9-]+T[0-9:.]+Z$"))' \
+	"$IT_WORK/stores.json" >/dev/null || fail_check "/api/v1/stores shape: $(cat "$IT_WORK/stores.json")"
+
+# fetch NAME SUFFIX BASE PATH [curl args...] — body to NAME.SUFFIX, HTTP
+# status to NAME.SUFFIX.code (000 when nothing answered)
+fetch() {
+	local name=$1 sfx=$2 base=$3 path=$4
+	shift 4
+	curl -s -m 40 -o "$IT_WORK/$name.$sfx" -w '%{http_code}' "$@" "$base$path" >"$IT_WORK/$name.$sfx.code" ||
+		echo 000 >"$IT_WORK/$name.$sfx.code"
+}
+code_is() { # NAME.SFX CODE WHAT
+	[[ $(cat "$IT_WORK/$1.code") == "$2" ]] && return 0
+	fail_check "$3: HTTP $(cat "$IT_WORK/$1.code"), want $2: $(head -c 300 "$IT_WORK/$1")"
+	return 1
+}
+# check NAME QUERY PARAMS [compare args...] — the querier's answer to
+# /api/v1/query_range (PARAMS with start=) or /api/v1/query equals Prometheus's
+check() {
+	local name=$1 query=$2 params=$3 path=/api/v1/query
+	shift 3
+	[[ $params == *start=* ]] && path=/api/v1/query_range
+	fetch "$name" p "$PROM_URL" "$path?$params" --data-urlencode "query=$query" -G
+	fetch "$name" q "$Q" "$path?$params" --data-urlencode "query=$query" -G
+	code_is "$name.p" 200 "$name (Prometheus)" || return 0
+	code_is "$name.q" 200 "$name" || return 0
+	if ! python3 "$CMP" "$IT_WORK/$name.p" "$IT_WORK/$name.q" "$@" >"$IT_WORK/$name.cmp" 2>&1; then
+		fail_check "$name ($query): $(cat "$IT_WORK/$name.cmp")"
+	else
+		note "$name: $(cat "$IT_WORK/$name.cmp")"
+	fi
+	jq -e 'has("warnings") | not' "$IT_WORK/$name.q" >/dev/null || fail_check "$name: warnings $(jq -c .warnings "$IT_WORK/$name.q")"
+}
+
+RANGE="start=$T0&end=$((T0 + 14400))&step=60"
+step "query_range, dedup on: gap-free series equal to Prometheus on the full data"
+check sel_counter 'strata_gen_requests_total' "$RANGE" --min-series 5
+check sel_gauge '{job=~"sensors|queue"}' "$RANGE&step=30" --min-series 5
+check rate 'rate(strata_gen_requests_total[5m])' "$RANGE" --min-series 5
+check increase 'increase(strata_gen_requests_total[10m])' "start=$((T0 + 3000))&end=$((T0 + 6000))&step=15" --min-series 5
+check sum_rate 'sum by (job) (rate(strata_gen_requests_total[2m]))' "$RANGE" --min-series 1
+check sum_gauge 'sum by (job) (strata_gen_temperature_celsius) / count by (job) (strata_gen_temperature_celsius)' \
+	"start=$((T0 + 8000))&end=$((T0 + 12000))&step=120" --min-series 1
+check irate_max 'max(irate(strata_gen_requests_total[3m]))' "start=$((T0 + 8700))&end=$((T0 + 11100))&step=10"
+
+step "instant queries inside each replica's gap (GET and POST)"
+check inst_a 'strata_gen_requests_total' "time=$((T0 + 4500))" --min-series 5
+check inst_b 'rate(strata_gen_requests_total[5m])' "time=$((T0 + 9999)).5" --min-series 5
+check inst_scalar 'scalar(sum(strata_gen_queue_length))' "time=$((T0 + 4000))"
+fetch post p "$PROM_URL" /api/v1/query_range --data-urlencode 'query=sum(rate(strata_gen_requests_total[5m]))' \
+	--data-urlencode "start=$T0" --data-urlencode "end=$((T0 + 14400))" --data-urlencode step=5m
+fetch post q "$Q" /api/v1/query_range --data-urlencode 'query=sum(rate(strata_gen_requests_total[5m]))' \
+	--data-urlencode "start=$T0" --data-urlencode "end=$((T0 + 14400))" --data-urlencode step=5m --data-urlencode dedup=true
+if code_is post.q 200 "POST query_range"; then
+	python3 "$CMP" "$IT_WORK/post.p" "$IT_WORK/post.q" >"$IT_WORK/post.cmp" 2>&1 || fail_check "POST: $(cat "$IT_WORK/post.cmp")"
+	note "POST: $(cat "$IT_WORK/post.cmp")"
+fi
+
+step "dedup=false: both replicas, each with its gap"
+fetch nodedup q "$Q" "/api/v1/query_range?$RANGE&dedup=false" --data-urlencode 'query=strata_gen_requests_total' -G
+fetch nodedup p "$PROM_URL" "/api/v1/query_range?$RANGE" --data-urlencode 'query=strata_gen_requests_total' -G
+if code_is nodedup.q 200 "dedup=false"; then
+	read -r a0 a1 <<<"$GAP_A"
+	read -r b0 b1 <<<"$GAP_B"
+	# each replica's series: Prometheus's values outside its gap, nothing
+	# past the 5m lookback inside it
+	python3 - "$IT_WORK/nodedup.p" "$IT_WORK/nodedup.q" "$a0" "$a1" "$b0" "$b1" >"$IT_WORK/nodedup.cmp" 2>&1 <<'PY' ||
+import json, math, sys
+p = json.load(open(sys.argv[1]))["data"]["result"]
+q = json.load(open(sys.argv[2]))["data"]["result"]
+gap = {"a": tuple(map(int, sys.argv[3:5])), "b": tuple(map(int, sys.argv[5:7]))}
+key = lambda m: tuple(sorted(m.items()))
+want = {key(r["metric"]): {t: v for t, v in r["values"]} for r in p}
+seen, errs = set(), []
+for r in q:
+    m = dict(r["metric"])
+    rep = m.pop("replica", None)
+    k = key(m)
+    if rep not in gap or k not in want:
+        errs.append(f"unexpected series {r['metric']}")
+        continue
+    seen.add((k, rep))
+    g0, g1 = gap[rep]
+    got = {t: v for t, v in r["values"]}
+    outside = lambda ts: {t for t in ts if not g0 <= t < g1}
+    if outside(got) != outside(want[k]):
+        errs.append(f"{r['metric']}: timestamps outside the gap differ")
+    for t in outside(got) & outside(want[k]):
+        a, b = float(want[k][t]), float(got[t])
+        if abs(a - b) > 1e-9 * max(1, abs(a), abs(b)):
+            errs.append(f"{r['metric']} @{t}: {b}, want {a}")
+            break
+    if any(g0 + 300 <= t < g1 for t in got):
+        errs.append(f"{r['metric']}: points inside its gap")
+if len(seen) != 2 * len(want) or len(want) < 5:
+    errs.append(f"{len(seen)} replica series for {len(want)} Prometheus series")
+print("\n".join(errs[:8]) if errs else f"{len(seen)} replica series as expected")
+sys.exit(1 if errs else 0)
+PY
+		fail_check "dedup=false: $(cat "$IT_WORK/nodedup.cmp")"
+	note "dedup=false: $(cat "$IT_WORK/nodedup.cmp")"
+fi
+# replicaLabels[] naming another label: nothing is deduplicated either
+fetch rl q "$Q" "/api/v1/query?time=$((T0 + 600))&replicaLabels%5B%5D=zone" --data-urlencode 'query=count(strata_gen_requests_total)' -G
+fetch rl p "$PROM_URL" "/api/v1/query?time=$((T0 + 600))" --data-urlencode 'query=count(strata_gen_requests_total)' -G
+[[ $(jq -r '.data.result[0].value[1] | tonumber / 2' "$IT_WORK/rl.q" 2>/dev/null) == $(jq -r '.data.result[0].value[1]' "$IT_WORK/rl.p") ]] ||
+	fail_check "replicaLabels[]=zone: count $(head -c 200 "$IT_WORK/rl.q"), want twice $(head -c 200 "$IT_WORK/rl.p")"
+
+step "bad parameters: Prometheus's answers"
+same_as_prom() { # NAME PATH [curl args...]
+	local name=$1 path=$2
+	shift 2
+	fetch "$name" p "$PROM_URL" "$path" "$@"
+	fetch "$name" q "$Q" "$path" "$@"
+	cmp -s "$IT_WORK/$name.p.code" "$IT_WORK/$name.q.code" ||
+		fail_check "$name: HTTP $(cat "$IT_WORK/$name.q.code"), Prometheus $(cat "$IT_WORK/$name.p.code")"
+	compare_text "$IT_WORK/$name.p" "$IT_WORK/$name.q" "$name" || true
+}
+same_as_prom bad_time "/api/v1/query?query=up&time=yesterday"
+same_as_prom bad_parse "/api/v1/query?time=$T0" --data-urlencode 'query=sum(rate(x[5m])' -G
+same_as_prom bad_range_parse "/api/v1/query_range?$RANGE" --data-urlencode 'query=x +' -G
+same_as_prom bad_start "/api/v1/query_range?query=up&start=x&end=1&step=1"
+same_as_prom bad_step "/api/v1/query_range?query=up&start=1&end=2&step=0"
+same_as_prom bad_step2 "/api/v1/query_range?query=up&start=1&end=2&step=abc"
+same_as_prom end_before "/api/v1/query_range?query=up&start=10&end=2&step=1"
+same_as_prom too_many "/api/v1/query_range?query=up&start=0&end=100000&step=1"
+same_as_prom bad_timeout "/api/v1/query?query=up&timeout=soon"
+same_as_prom range_type "/api/v1/query_range?$RANGE" --data-urlencode 'query=strata_gen_requests_total[5m]' -G
+same_as_prom exec_err "/api/v1/query?time=$((T0 + 600))" \
+	--data-urlencode 'query=strata_gen_requests_total + on(job) strata_gen_requests_total' -G
+fetch bad_dedup q "$Q" "/api/v1/query?query=up&dedup=maybe"
+code_is bad_dedup.q 400 "dedup=maybe" && jq -e '.errorType == "bad_data"' "$IT_WORK/bad_dedup.q" >/dev/null ||
+	fail_check "dedup=maybe: $(cat "$IT_WORK/bad_dedup.q")"
+
+step "store B killed: partial response"
+kill_now "$PID_B"
+fetch partial q "$Q" "/api/v1/query_range?$RANGE" --data-urlencode 'query=rate(strata_gen_requests_total[5m])' -G
+if code_is partial.q 200 "partial response with B down"; then
+	jq -e '.status == "success" and (.data.result | length > 0) and (.warnings | length >= 1)' "$IT_WORK/partial.q" >/dev/null ||
+		fail_check "partial response: $(head -c 300 "$IT_WORK/partial.q")"
+	note "warning: $(jq -r '.warnings[0]' "$IT_WORK/partial.q" | head -c 200)"
+fi
+fetch partial_off q "$Q" "/api/v1/query?time=$((T0 + 600))&partial_response=false" --data-urlencode 'query=up' -G
+code_is partial_off.q 422 "partial_response=false with B down" &&
+	{ jq -e '.status == "error" and .errorType == "execution"' "$IT_WORK/partial_off.q" >/dev/null ||
+		fail_check "partial_response=false: $(cat "$IT_WORK/partial_off.q")"; }
+
+step "SIGTERM: the querier exits 0"
+term_code "$Q_PID"
+((TERM_RC == 0)) || fail_check "query exited $TERM_RC on SIGTERM: $(tail -n 5 "$IT_WORK/query.log")"
+if grep -qE 'level=error|Sanitizer|runtime error:' "$IT_WORK/query.log"; then
+	fail_check "errors in the querier's log: $(grep -E 'level=error|Sanitizer|runtime error:' "$IT_WORK/query.log" | head -3)"
+fi
+finish
