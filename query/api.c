@@ -527,20 +527,6 @@ static int h_stores(void *ctx, const st_http_request_t *req, st_http_response_t 
 
 /* ---- PromQL ---- */
 
-/* Prometheus's parseDuration: float seconds, else a Prometheus duration. */
-static int parse_duration(const char *s, int64_t *ms) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s && !*end && !isnan(v)) {
-        if (fabs(v * 1e9) >= 9.223372036854775807e18)
-            return st_errorf(ST_EINVAL, "cannot parse \"%s\" to a valid duration. It overflows int64", s);
-        *ms = (int64_t)(v * 1e9) / 1000000;
-        return ST_OK;
-    }
-    if (*s && st_duration_parse(s, ms) == ST_OK) return ST_OK;
-    return st_errorf(ST_EINVAL, "cannot parse \"%s\" to a valid duration", s);
-}
-
 /* A parameter error: 400 with Prometheus's `invalid parameter "name": ...`. */
 static int bad_param(query_t *q, st_http_response_t *resp, const char *name, int rc) {
     if (rc == ST_ENOMEM) return rc;
@@ -597,14 +583,14 @@ static int promql_request(query_t *q, const st_http_request_t *req, bool range, 
         for (int i = 0; i < 3 && !rc; i++) {
             const char *v = param(&r.p, names[i]);
             if (!v) v = "";
-            if ((rc = i < 2 ? st_promapi_parse_time(v, dst[i]) : parse_duration(v, dst[i])))
+            if ((rc = i < 2 ? st_promapi_parse_time(v, dst[i]) : st_promapi_parse_duration(v, dst[i])))
                 rc = bad_param(q, resp, names[i], rc);
         }
     }
     const char *to = rc ? NULL : param(&r.p, "timeout");
     if (to && *to) {
         int64_t t;
-        if ((rc = parse_duration(to, &t))) rc = bad_param(q, resp, "timeout", rc);
+        if ((rc = st_promapi_parse_duration(to, &t))) rc = bad_param(q, resp, "timeout", rc);
         else if (t < timeout_ms) timeout_ms = t;
     }
     if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;

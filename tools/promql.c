@@ -9,6 +9,7 @@
 
 #include "strata/err.h"
 #include "strata/flags.h"
+#include "strata/promapi.h"
 #include "strata/promql_engine.h"
 #include "tools_int.h"
 
@@ -38,29 +39,6 @@ static int blocks_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64
     }
     free(sets);
     return rc;
-}
-
-/* The API's parseTime for Unix seconds with up to millisecond precision. */
-static int parse_time(const char *s, int64_t *ms) {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !isfinite(v) || fabs(v) > 9.2e15)
-        return st_errorf(ST_EINVAL, "cannot parse %s to a valid timestamp (want Unix seconds)", s);
-    double sec, frac = modf(v, &sec);
-    *ms = (int64_t)sec * 1000 + (int64_t)llround(frac * 1000);
-    return 0;
-}
-
-/* The API's parseDuration: float seconds or a Prometheus duration. */
-static int parse_step(const char *s, int64_t *ms) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s && !*end && isfinite(v)) {
-        if (fabs(v * 1e9) > 9.2e18) return st_errorf(ST_EINVAL, "cannot parse %s to a valid duration", s);
-        *ms = (int64_t)(v * 1e9) / 1000000;
-        return 0;
-    }
-    return st_duration_parse(s, ms);
 }
 
 /* Evaluate and print one response line; 0 when the query succeeded. */
@@ -117,9 +95,9 @@ int tools_promql_query(int argc, char **argv) {
     if (timeout > 0) opts.timeout_ms = timeout;
     if (max_samples > 0) opts.max_samples = (uint64_t)max_samples;
     st_promql_query_t qry = {.text = batch ? NULL : pos[0], .text_len = batch ? 0 : strlen(pos[0])};
-    if (rc || (range ? (rc = parse_time(start, &qry.start)) || (rc = parse_time(end, &qry.end)) ||
-                           (rc = parse_step(step, &qry.step))
-                     : (rc = parse_time(t, &qry.start))) ||
+    if (rc || (range ? (rc = st_promapi_parse_time(start, &qry.start)) || (rc = st_promapi_parse_time(end, &qry.end)) ||
+                           (rc = st_promapi_parse_duration(step, &qry.step))
+                     : (rc = st_promapi_parse_time(t, &qry.start))) ||
         (rc = st_blocks_open_dir(dir, &blocks, &nblocks))) {
         exit_code = tools_fail_in("promql", "query", rc);
         goto out;

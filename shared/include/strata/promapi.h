@@ -44,6 +44,10 @@ void st_promapi_form_free(st_promapi_form_t *f); /* NULL ok */
  * (cannot parse "x" to a valid timestamp) otherwise. */
 int st_promapi_parse_time(const char *s, int64_t *ms);
 
+/* Prometheus's parseDuration (step, timeout): float seconds or a
+ * Prometheus duration ("1m30s"). ST_EINVAL with Prometheus's message. */
+int st_promapi_parse_duration(const char *s, int64_t *ms);
+
 /* Go's time.Parse(time.RFC3339Nano, s) in ms since the epoch:
  * 2006-01-02T15:04:05[.fraction](Z|+07:00), fraction truncated to ms
  * (also behind Thanos-style --min-time flags). ST_EINVAL otherwise. */

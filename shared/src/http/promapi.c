@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "strata/err.h"
+#include "strata/flags.h"
 #include "strata/textfmt.h"
 
 /* ---- form bodies ---- */
@@ -262,4 +263,17 @@ void st_promapi_put_json_string(st_encbuf_t *b, const char *s, size_t len) {
         }
     }
     st_put_u8(b, '"');
+}
+
+int st_promapi_parse_duration(const char *s, int64_t *ms) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s && !*end && !isnan(v)) {
+        if (fabs(v * 1e9) >= 9.223372036854775807e18)
+            return st_errorf(ST_EINVAL, "cannot parse \"%s\" to a valid duration. It overflows int64", s);
+        *ms = (int64_t)(v * 1e9) / 1000000;
+        return ST_OK;
+    }
+    if (*s && st_duration_parse(s, ms) == ST_OK) return ST_OK;
+    return st_errorf(ST_EINVAL, "cannot parse \"%s\" to a valid duration", s);
 }
