@@ -11,10 +11,13 @@
  *                                 labels of the running config added
  *   GET|POST /api/v1/labels       label names   } start, end, match[] as
  *   GET  /api/v1/label/<n>/values label values  } Prometheus 2.42 takes them
+ *   GET|POST /api/v1/query, /api/v1/query_range  PromQL (promql_engine.h)
+ *                                 over head + blocks
  * Handlers run on libmicrohttpd's threads; what they share with the other
  * threads is behind the loop's mutex, cfg_mu or atomics.
  */
 #include <jansson.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +30,7 @@
 #include "strata/httpserver.h"
 #include "strata/remoteread.h"
 #include "strata/matcher.h"
+#include "strata/promql_engine.h"
 #include "strata/textfmt.h"
 
 static int respond_json(st_http_response_t *resp, int status, json_t *root) {
@@ -266,9 +270,18 @@ static void label_params_free(label_params_t *lp) {
     free(lp->sets);
 }
 
-static const char *param(const st_http_request_t *req, const label_params_t *lp, const char *key) {
-    const char *v = st_promapi_form_get(&lp->form, key);
+static const char *param(const st_http_request_t *req, const st_promapi_form_t *form, const char *key) {
+    const char *v = st_promapi_form_get(form, key);
     return v ? v : st_http_request_arg(req, key);
+}
+
+/* Go's ParseForm: a POST's url-encoded body joins the query string. */
+static int parse_form(const st_http_request_t *req, st_promapi_form_t *form) {
+    const char *ct = st_http_request_header(req, "Content-Type");
+    if (!method_is(req, "POST") || !ct || strncmp(ct, "application/x-www-form-urlencoded", 33) != 0) return ST_OK;
+    size_t len;
+    const char *body = st_http_request_body(req, &len);
+    return st_promapi_form_parse(form, body, len);
 }
 
 static int add_matcher_set(label_params_t *lp, const char *sel) {
@@ -290,16 +303,11 @@ static int label_params(const st_http_request_t *req, label_params_t *lp, st_htt
     lp->start = ST_PROMAPI_MIN_TIME_MS;
     lp->end = ST_PROMAPI_MAX_TIME_MS;
     int rc;
-    const char *ct = st_http_request_header(req, "Content-Type");
-    if (method_is(req, "POST") && ct && strncmp(ct, "application/x-www-form-urlencoded", 33) == 0) {
-        size_t len;
-        const char *body = st_http_request_body(req, &len);
-        if ((rc = st_promapi_form_parse(&lp->form, body, len))) return rc;
-    }
+    if ((rc = parse_form(req, &lp->form))) return rc;
     static const char *const names[] = {"start", "end"};
     int64_t *dst[] = {&lp->start, &lp->end};
     for (int i = 0; i < 2; i++) {
-        const char *v = param(req, lp, names[i]);
+        const char *v = param(req, &lp->form, names[i]);
         if (!v || !*v) continue;
         if ((rc = st_promapi_parse_time(v, dst[i]))) {
             char msg[1200];
@@ -390,6 +398,121 @@ out:
     return rc < 0 ? rc : ST_OK;
 }
 
+/* ---- PromQL queries ---- */
+
+/* The engine's queryable over head + blocks: st_db_select takes only the
+ * read side of the head, so ingestion keeps going under a long query. */
+static int db_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, const st_promql_hints_t *h,
+                     st_series_set_t **out, st_promql_warnings_t *w) {
+    (void)h, (void)w;
+    return st_db_select(ctx, ms, mint, maxt, out);
+}
+
+static int error_status(const char *type) {
+    if (strcmp(type, "bad_data") == 0) return 400;
+    if (strcmp(type, "execution") == 0) return 422;
+    if (strcmp(type, "timeout") == 0 || strcmp(type, "canceled") == 0) return 503;
+    return 500;
+}
+
+/* 400 bad_data `invalid parameter "<name>": <detail of rc>` */
+static int respond_bad_param(st_http_response_t *resp, const char *name, const char *prefix, int rc) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "invalid parameter \"%s\": %s%s", name, prefix, st_errdetail(rc));
+    return respond_error(resp, 400, "bad_data", msg);
+}
+
+/* /api/v1/query and /api/v1/query_range: Prometheus 2.42's parameters,
+ * checks in its order, and its error types and statuses. Over
+ * --query.max-concurrency, requests wait for a slot. */
+static int h_query(scraper_t *s, const st_http_request_t *req, st_http_response_t *resp, bool range) {
+    if (!method_is(req, "GET") && !method_is(req, "POST"))
+        return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Method Not Allowed\n");
+    st_promapi_form_t form = {0};
+    st_encbuf_t b;
+    st_encbuf_init(&b, (size_t)1 << 31);
+    st_promql_result_t res = {0};
+    bool have_slot = false;
+    int rc = parse_form(req, &form);
+    if (rc == ST_ENOMEM) goto out;
+    if (rc) {
+        rc = respond_error(resp, 400, "bad_data", st_errdetail(rc));
+        goto out;
+    }
+    const char *query = param(req, &form, "query");
+    st_promql_query_t qry = {.text = query ? query : "", .text_len = query ? strlen(query) : 0};
+    if (range) {
+        static const char *const names[] = {"start", "end"};
+        int64_t *dst[] = {&qry.start, &qry.end};
+        for (int i = 0; i < 2; i++) {
+            const char *v = param(req, &form, names[i]);
+            if ((rc = st_promapi_parse_time(v ? v : "", dst[i]))) {
+                rc = respond_bad_param(resp, names[i], "", rc);
+                goto out;
+            }
+        }
+        const char *v = param(req, &form, "step");
+        if ((rc = st_promapi_parse_duration(v ? v : "", &qry.step))) {
+            rc = respond_bad_param(resp, "step", "", rc);
+            goto out;
+        }
+        /* the engine takes start == end with step 0 for an instant query */
+        if (qry.step <= 0 && qry.end >= qry.start) {
+            rc = respond_error(resp, 400, "bad_data",
+                               "invalid parameter \"step\": zero or negative query resolution step widths are not "
+                               "accepted. Try a positive integer");
+            goto out;
+        }
+    } else {
+        const char *v = param(req, &form, "time");
+        qry.start = now_ms();
+        if (v && *v && (rc = st_promapi_parse_time(v, &qry.start))) {
+            rc = respond_bad_param(resp, "time", "Invalid time value for 'time': ", rc);
+            goto out;
+        }
+        qry.end = qry.start;
+    }
+    st_promql_engine_opts_t opts = s->query_opts;
+    const char *to = param(req, &form, "timeout");
+    if (to && *to) {
+        int64_t t;
+        if ((rc = st_promapi_parse_duration(to, &t))) {
+            rc = respond_bad_param(resp, "timeout", "", rc);
+            goto out;
+        }
+        if (t > 0 && (opts.timeout_ms == 0 || t < opts.timeout_ms)) opts.timeout_ms = t;
+    }
+    while (sem_wait(&s->query_sem) != 0) {
+    }
+    have_slot = true;
+    st_promql_queryable_t q = {s->db, db_select};
+    rc = st_promql_exec(&opts, &q, &qry, &res);
+    if (rc == ST_ENOMEM) goto out;
+    st_promql_response_json(&b, &res);
+    if (b.err) {
+        rc = st_errorf(b.err, "encoding the query result");
+        goto out;
+    }
+    *resp = (st_http_response_t){res.error ? error_status(res.error_type) : 200, ST_HTTP_CT_JSON, (char *)b.p, b.len,
+                                 NULL};
+    b.p = NULL; /* handed to the server */
+    rc = ST_OK;
+out:
+    if (have_slot) sem_post(&s->query_sem);
+    st_promql_result_free(&res);
+    st_encbuf_free(&b);
+    st_promapi_form_free(&form);
+    return rc;
+}
+
+static int h_query_instant(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    return h_query(ctx, req, resp, false);
+}
+
+static int h_query_range(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
+    return h_query(ctx, req, resp, true);
+}
+
 static int h_not_found_api(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
     (void)ctx, (void)req;
     return respond_error(resp, 404, "not_found", "not served by strata scraper");
@@ -410,6 +533,8 @@ int api_register(scraper_t *s, struct st_http_server *srv) {
         {"/api/v1/status/flags", false, h_flags},
         {"/api/v1/status/buildinfo", false, h_buildinfo},
         {"/api/v1/read", false, h_read},
+        {"/api/v1/query", false, h_query_instant},
+        {"/api/v1/query_range", false, h_query_range},
         {"/api/v1/labels", false, h_label_names},
         {"/api/v1/label/", true, h_label_values},
         {"/api/v1/", true, h_not_found_api},

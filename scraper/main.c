@@ -94,6 +94,7 @@ int scraper_main(int argc, char **argv) {
                *log_level = "info";
     int64_t retention_ms = -1, block_ms = 0, min_block_ms = 0, max_block_ms = 0;
     bool lifecycle = false;
+    int64_t q_timeout = 120000, q_max_samples = 50000000, q_lookback = 300000, q_concurrency = 20;
     const st_flag_t flags[] = {
         {"config.file", ST_FLAG_STRING, &config_file, "Prometheus configuration file path (default prometheus.yml)."},
         {"storage.tsdb.path", ST_FLAG_STRING, &tsdb_path, "Base path for metrics storage (default data/)."},
@@ -107,6 +108,14 @@ int scraper_main(int argc, char **argv) {
          "Accepted for compatibility; blocks are never compacted further here, so it must equal the min."},
         {"web.listen-address", ST_FLAG_STRING, &listen, "Address to listen on for the API (default 127.0.0.1:9090)."},
         {"web.enable-lifecycle", ST_FLAG_BOOL, &lifecycle, "Enable reload via HTTP request (POST /-/reload)."},
+        {"query.timeout", ST_FLAG_DURATION, &q_timeout, "Maximum time a query may take before being aborted "
+                                                        "(default 2m)."},
+        {"query.max-samples", ST_FLAG_INT64, &q_max_samples,
+         "Maximum number of samples a single query can load into memory (default 50000000)."},
+        {"query.lookback-delta", ST_FLAG_DURATION, &q_lookback,
+         "How far back to look for samples of an instant selector (default 5m)."},
+        {"query.max-concurrency", ST_FLAG_INT64, &q_concurrency,
+         "Maximum number of queries executed concurrently; more wait (default 20)."},
         {"log.level", ST_FLAG_STRING, &log_level, "Only log messages with the given severity or above: debug, info, "
                                                   "warn, error (default info)."},
     };
@@ -131,6 +140,10 @@ int scraper_main(int argc, char **argv) {
         rc = st_errorf(ST_EINVAL, "--storage.tsdb.max-block-duration must equal the block duration (blocks are not "
                                   "compacted further by the scraper)");
     if (!rc && block_ms < 0) rc = st_errorf(ST_EINVAL, "--storage.tsdb.block-duration must be positive");
+    if (!rc && (q_concurrency < 1 || q_concurrency > 1000000))
+        rc = st_errorf(ST_EINVAL, "--query.max-concurrency must be in [1, 1000000]");
+    if (!rc && (q_timeout < 0 || q_max_samples < 1 || q_lookback <= 0))
+        rc = st_errorf(ST_EINVAL, "--query.timeout must be >= 0, --query.max-samples and --query.lookback-delta > 0");
     if (rc) {
         fprintf(stderr, "strata scraper: %s\n", st_errdetail(rc));
         return 2;
@@ -140,17 +153,27 @@ int scraper_main(int argc, char **argv) {
     scraper_t s = {.config_path = config_file, .enable_lifecycle = lifecycle, .start_ms = now_ms()};
     pthread_mutex_init(&s.cfg_mu, NULL);
     pthread_mutex_init(&s.reload_mu, NULL);
+    st_promql_engine_opts_default(&s.query_opts);
+    s.query_opts.timeout_ms = q_timeout;
+    s.query_opts.max_samples = (uint64_t)q_max_samples;
+    s.query_opts.lookback_delta_ms = q_lookback;
+    sem_init(&s.query_sem, 0, (unsigned)q_concurrency);
     st_http_server_t *srv = NULL;
     compactor_t comp = {.every_ms = 60000};
     bool comp_started = false;
     int exit_code = 1;
 
-    char rbuf[32], bbuf[32], lbuf[8];
+    char rbuf[32], bbuf[32], lbuf[8], qtbuf[32], qsbuf[24], qlbuf[32], qcbuf[24];
     flag_value_t fv[] = {
         {"config.file", config_file}, {"storage.tsdb.path", tsdb_path}, {"storage.tsdb.retention.time", rbuf},
         {"storage.tsdb.block-duration", bbuf}, {"web.listen-address", listen}, {"web.enable-lifecycle", lbuf},
-        {"log.level", log_level},
+        {"log.level", log_level}, {"query.timeout", qtbuf}, {"query.max-samples", qsbuf},
+        {"query.lookback-delta", qlbuf}, {"query.max-concurrency", qcbuf},
     };
+    st_fmt_prom_duration(qtbuf, q_timeout);
+    st_fmt_prom_duration(qlbuf, q_lookback);
+    snprintf(qsbuf, sizeof qsbuf, "%lld", (long long)q_max_samples);
+    snprintf(qcbuf, sizeof qcbuf, "%lld", (long long)q_concurrency);
     s.flags = fv;
     s.n_flags = sizeof fv / sizeof fv[0];
 
@@ -244,6 +267,7 @@ out:
     config_unref(s.cfg);
     pthread_mutex_destroy(&s.cfg_mu);
     pthread_mutex_destroy(&s.reload_mu);
+    sem_destroy(&s.query_sem);
     curl_global_cleanup();
     if (exit_code == 0) st_log(ST_LOG_INFO, "See you next time!", NULL);
     return exit_code;

@@ -25,6 +25,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +34,7 @@
 #include "strata/buf.h"
 #include "strata/labels.h"
 #include "strata/promconfig.h"
+#include "strata/promql_engine.h"
 #include "strata/tsdb.h"
 
 #define REASSIGNED_VALUE "reassigned_high_cardinality"
@@ -254,6 +256,8 @@ struct scraper {
     atomic_int_fast64_t last_reload_ok_ms;
     atomic_bool last_reload_ok;
     int64_t start_ms;
+    st_promql_engine_opts_t query_opts; /* --query.* flags; read-only after start */
+    sem_t query_sem;                    /* --query.max-concurrency slots */
 };
 
 /* Load the config file; on success swap it in and hand it to discovery.

@@ -10,6 +10,9 @@
 #   - /api/v1/labels and /api/v1/label/<name>/values (GET and POST, with
 #     match[], start and end, bad parameters) answer byte for byte as
 #     Prometheus does;
+#   - /api/v1/query and /api/v1/query_range (GET and POST): the same
+#     series, steps and values for queries whose answers do not depend on
+#     the exact scrape times, and the same errors (status, type, text);
 #   - once both have cut a block (1m blocks), `promtool tsdb dump` of both
 #     data dirs gives the same series with the same values (timestamps
 #     differ; scrape_duration_seconds is left out: durations differ).
@@ -221,6 +224,61 @@ label_api values_before /api/v1/label/job/values -G --data-urlencode 'end=1'
 label_api bad_name /api/v1/label/1x/values
 label_api bad_time /api/v1/labels -G --data-urlencode 'start=yesterday'
 label_api bad_match /api/v1/labels -G --data-urlencode 'match[]={x=""}'
+
+step "PromQL: /api/v1/query and /api/v1/query_range agree with Prometheus"
+# Both scrape every second with the same config, so at a time T a few
+# seconds back both have fresh samples of every series. Scrape timestamps
+# differ, so only answers that do not depend on them are compared: up,
+# counts, label sets, sums of values that have been constant for over a
+# minute, rate() over a window where the counters did not move (0), a
+# vanished (stale) series, and errors (status, errorType, error text).
+# Series, timestamps (the evaluation steps) and values (1e-9 relative) must
+# match; see qcompare.py.
+T=$(($(date +%s) - 5))
+query_api() { # NAME PATH [curl args...]
+	local name=$1 path=$2 out
+	shift 2
+	curl -s -m 30 -o "$IT_WORK/q_$name.prom" -w '%{http_code}' "$@" "$P_URL$path" >"$IT_WORK/q_$name.prom.code"
+	curl -s -m 30 -o "$IT_WORK/q_$name.strata" -w '%{http_code}' "$@" "$S_URL$path" >"$IT_WORK/q_$name.strata.code"
+	if out=$(python3 "$(dirname "$0")/qcompare.py" "$IT_WORK/q_$name.prom" "$IT_WORK/q_$name.strata" 2>&1); then
+		note "query $name: $out"
+	else
+		fail_check "query $name ($path $*): $out"
+	fi
+}
+qi() { # NAME QUERY [more curl args]: instant query at T, GET
+	local name=$1 q=$2
+	shift 2
+	query_api "$name" /api/v1/query -G --data-urlencode "query=$q" --data-urlencode "time=$T" "$@"
+}
+qr() { # NAME QUERY: range query over the 40 s before T every 5 s, POST form
+	query_api "$1" /api/v1/query_range --data-urlencode "query=$2" --data-urlencode "start=$((T - 40))" \
+		--data-urlencode "end=$T" --data-urlencode "step=5s"
+}
+qi up up
+qi count_by_job 'count by (job) (up)'
+qi sum_requests 'sum by (job, method) (http_requests_total)'
+qi rate_requests 'rate(http_requests_total[30s])'
+qi big 'count(big_series) + sum(big_series)'
+qi big_shard 'sum by (shard) (big_series)'
+qi temperature 'temperature'
+qi stale 'vanishing'
+qi scalar 'scalar(count(up))'
+qi om_jobs '{__name__=~"jobs_.*|build_info|lag"}'
+query_api post_instant /api/v1/query --data-urlencode 'query=max by (job) (latency_bucket)' --data-urlencode "time=$T"
+qr range_up 'count by (job) (up)'
+qr range_big 'sum by (shard) (big_series)'
+qr range_rate 'sum by (job) (rate(http_requests_total[20s]))'
+qi bad_parse 'sum(up'
+qi bad_type 'rate(up)'
+query_api bad_time /api/v1/query -G --data-urlencode 'query=up' --data-urlencode 'time=yesterday'
+query_api bad_step /api/v1/query_range -G --data-urlencode 'query=up' --data-urlencode "start=$T" \
+	--data-urlencode "end=$T" --data-urlencode 'step=0'
+query_api bad_range_type /api/v1/query_range -G --data-urlencode 'query=up[1m]' --data-urlencode "start=$((T - 10))" \
+	--data-urlencode "end=$T" --data-urlencode 'step=1s'
+query_api too_many_points /api/v1/query_range -G --data-urlencode 'query=up' --data-urlencode 'start=0' \
+	--data-urlencode "end=$T" --data-urlencode 'step=1s'
+qi exec_error 'http_requests_total + on(job) group_left sum by (job, method) (http_requests_total)'
 
 step "stop both and compare promtool tsdb dump (series and values)"
 stop_pid "$P_PID"
