@@ -342,7 +342,6 @@ static int respond_strings(st_http_response_t *resp, const st_strlist_t *v, quer
     return respond_buf(resp, 200, &b, "label strings");
 }
 
-static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Names (label NULL) or values over every match[] set, merged. */
 static int labels_request(query_t *q, const st_http_request_t *req, const char *label, st_http_response_t *resp) {
@@ -360,16 +359,7 @@ static int labels_request(query_t *q, const st_http_request_t *req, const char *
         st_strlist_free(&one);
     }
     if (!rc) {
-        if (all.n > 1) qsort(all.v, all.n, sizeof *all.v, str_cmp);
-        size_t m = 0;
-        for (size_t i = 0; i < all.n; i++) {
-            if (m > 0 && strcmp(all.v[i], all.v[m - 1]) == 0) {
-                free(all.v[i]);
-                continue;
-            }
-            all.v[m++] = all.v[i];
-        }
-        all.n = m;
+        st_strlist_sort_unique(&all);
         rc = respond_strings(resp, &all, &c.warnings);
     } else if (rc < 0) {
         rc = respond_exec_error(q, resp, rc);

@@ -228,7 +228,6 @@ static int label_failure(query_ctx_t *c, int code, bool log, const char *msg) {
     return query_warnf(&c->warnings, "%s", msg);
 }
 
-static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 int query_labels(query_ctx_t *c, const char *label, int64_t start, int64_t end, const st_matchers_t *ms,
                  st_strlist_t *out) {
@@ -287,15 +286,6 @@ int query_labels(query_ctx_t *c, const char *label, int64_t start, int64_t end, 
         st_strlist_free(out);
         return rc;
     }
-    if (out->n > 1) qsort(out->v, out->n, sizeof *out->v, str_cmp);
-    size_t m = 0;
-    for (size_t i = 0; i < out->n; i++) {
-        if (m > 0 && strcmp(out->v[i], out->v[m - 1]) == 0) {
-            free(out->v[i]);
-            continue;
-        }
-        out->v[m++] = out->v[i];
-    }
-    out->n = m;
+    st_strlist_sort_unique(out);
     return ST_OK;
 }

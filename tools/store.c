@@ -247,7 +247,6 @@ out:
 
 /* ---- label names and values ---- */
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static int labels_cmd(int argc, char **argv, bool values) {
     common_t c = {.cmd = values ? "label-values" : "label-names"};
@@ -291,15 +290,9 @@ static int labels_cmd(int argc, char **argv, bool values) {
         goto out;
     }
     /* sorted, unique, limited across the calls as each store does per call */
-    char **v = all.v;
-    size_t n = all.n;
-    if (n > 1) qsort(v, n, sizeof *v, cmp_str);
-    size_t printed = 0;
-    for (size_t i = 0; i < n && (c.limit == 0 || printed < (uint64_t)c.limit); i++) {
-        if (i > 0 && strcmp(v[i], v[i - 1]) == 0) continue;
-        if (printf("%s\n", v[i]) < 0) break;
-        printed++;
-    }
+    st_strlist_sort_unique(&all);
+    for (size_t i = 0; i < all.n && (c.limit == 0 || i < (uint64_t)c.limit); i++)
+        if (printf("%s\n", all.v[i]) < 0) break;
     print_warnings(&c, &warnings);
     exit_code = finish_output(&c);
 out:

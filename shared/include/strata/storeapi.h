@@ -28,6 +28,7 @@
 #include "strata/grpc.h"
 #include "strata/labels.h"
 #include "strata/matcher.h"
+#include "strata/strlist.h"
 
 #define ST_STOREAPI_SERIES "/thanos.Store/Series"
 #define ST_STOREAPI_LABEL_NAMES "/thanos.Store/LabelNames"
@@ -44,14 +45,6 @@ typedef enum {
     ST_AGGR_COUNTER = 5
 } st_aggr_t;
 #define ST_AGGR_N 6
-
-/* A list of owned strings. */
-typedef struct {
-    char **v;
-    size_t n;
-} st_strlist_t;
-int st_strlist_push(st_strlist_t *l, const char *s); /* copies s */
-void st_strlist_free(st_strlist_t *l);               /* frees all, zeroes; NULL ok */
 
 /* ---- requests ---- */
 

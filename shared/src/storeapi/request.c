@@ -362,13 +362,22 @@ int st_label_response_encode(const st_strlist_t *values, const st_strlist_t *war
     return st__sa_pack(&m.base, out, len, "label response");
 }
 
+/* Copy n C strings (NULL read as "") onto the end of l. */
+static int strlist_append(st_strlist_t *l, char *const *v, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        int rc = st_strlist_push(l, v[i] ? v[i] : "");
+        if (rc) return rc;
+    }
+    return ST_OK;
+}
+
 int st_label_response_decode(const uint8_t *p, size_t len, st_strlist_t *values, st_strlist_t *warnings) {
     memset(values, 0, sizeof *values);
     memset(warnings, 0, sizeof *warnings);
     Thanos__LabelNamesResponse *m = thanos__label_names_response__unpack(NULL, len, p);
     if (!m) return st_errorf(ST_ECORRUPT, "label response: protobuf does not decode (%zu bytes)", len);
-    int rc = st__sa_strlist_append(values, m->names, m->n_names);
-    if (!rc) rc = st__sa_strlist_append(warnings, m->warnings, m->n_warnings);
+    int rc = strlist_append(values, m->names, m->n_names);
+    if (!rc) rc = strlist_append(warnings, m->warnings, m->n_warnings);
     thanos__label_names_response__free_unpacked(m, NULL);
     if (rc) {
         st_strlist_free(values);

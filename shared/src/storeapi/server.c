@@ -22,7 +22,7 @@ static int serve_labels(const st__sa_glue_t *g, label_op_t op, label_decode_t de
     int rc = decode(req, len, &r);
     if (rc) return rc;
     if ((rc = op(g->ctx, &r, &values, &warnings))) goto out;
-    st__sa_strlist_sort_unique(&values);
+    st_strlist_sort_unique(&values);
     if (r.limit > 0 && values.n > (uint64_t)r.limit) {
         for (size_t i = (size_t)r.limit; i < values.n; i++) free(values.v[i]);
         values.n = (size_t)r.limit;

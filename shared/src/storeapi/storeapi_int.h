@@ -66,9 +66,4 @@ typedef struct st__sa_glue {
  * a sink, flush, send the queried blocks. */
 int st__sa_serve_series(const st__sa_glue_t *g, st_grpc_call_t *call, const uint8_t *req, size_t len);
 
-/* Sort and deduplicate in place. */
-void st__sa_strlist_sort_unique(st_strlist_t *l);
-/* Copy n C strings onto the end of l. */
-int st__sa_strlist_append(st_strlist_t *l, char *const *v, size_t n);
-
 #endif

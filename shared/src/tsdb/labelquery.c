@@ -13,22 +13,12 @@
 
 #include "strata/err.h"
 #include "strata/postings.h"
+#include "strata/strlist.h"
 #include "tsdb_int.h"
 
 /* ---- string sets ---- */
 
-static int str_cmp(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
-
-static void strset_dedup(strset_t *s) {
-    if (s->n < 2) return;
-    qsort(s->v, s->n, sizeof *s->v, str_cmp);
-    size_t u = 1;
-    for (size_t i = 1; i < s->n; i++) {
-        if (strcmp(s->v[i], s->v[u - 1]) == 0) free(s->v[i]);
-        else s->v[u++] = s->v[i];
-    }
-    s->n = u;
-}
+static void strset_dedup(strset_t *s) { s->n = st_strs_sort_unique(s->v, s->n); }
 
 int st__strset_add(strset_t *s, const char *p, size_t len) {
     if (s->n == s->cap) {

@@ -1,8 +1,9 @@
-/* st_strlist_t: owned string lists of the label APIs and stream hints. */
+/* Owned string lists; see strlist.h. */
+#include "strata/strlist.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "storeapi_int.h"
 #include "strata/err.h"
 
 int st_strlist_push(st_strlist_t *l, const char *s) {
@@ -27,23 +28,17 @@ void st_strlist_free(st_strlist_t *l) {
     l->n = 0;
 }
 
-int st__sa_strlist_append(st_strlist_t *l, char *const *v, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        int rc = st_strlist_push(l, v[i] ? v[i] : "");
-        if (rc) return rc;
-    }
-    return ST_OK;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-void st__sa_strlist_sort_unique(st_strlist_t *l) {
-    if (l->n < 2) return;
-    qsort(l->v, l->n, sizeof *l->v, cmp_str);
+size_t st_strs_sort_unique(char **v, size_t n) {
+    if (n < 2) return n;
+    qsort(v, n, sizeof *v, cmp_str);
     size_t k = 1;
-    for (size_t i = 1; i < l->n; i++) {
-        if (strcmp(l->v[i], l->v[k - 1]) == 0) free(l->v[i]);
-        else l->v[k++] = l->v[i];
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(v[i], v[k - 1]) == 0) free(v[i]);
+        else v[k++] = v[i];
     }
-    l->n = k;
+    return k;
 }
+
+void st_strlist_sort_unique(st_strlist_t *l) { l->n = st_strs_sort_unique(l->v, l->n); }
