@@ -239,7 +239,10 @@ static int64_t node_at_t(const node_t *n) {
 static void node_at(const node_t *n, int64_t *t, double *v) {
     if (n->is_leaf) {
         *t = n->leaf.t;
-        *v = n->leaf.v + n->leaf.adj;
+        /* Only a counter under dedup is adjusted (as Thanos wraps only
+         * those): even + 0.0 would turn -0 into 0 and quiet the stale
+         * marker's signalling NaN, which PromQL must see bit for bit. */
+        *v = n->leaf.counter ? n->leaf.v + n->leaf.adj : n->leaf.v;
         return;
     }
     node_at(n->last_iter, t, v);

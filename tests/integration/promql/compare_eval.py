@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs every query of a corpus as an instant and as a range query against a
-live Prometheus (/api/v1/query, /api/v1/query_range) and against
-`strata tools promql query` over the same data dir, and compares the two
+live Prometheus (/api/v1/query, /api/v1/query_range) and against strata —
+`strata tools promql query --batch` over the same data dir, or (with
+--strata-url) a running `strata query` over its HTTP API, asked exactly as
+Prometheus is (POST form, the same parameters) — and compares the two
 answers:
 
   - the same status; for errors the same errorType and message;
@@ -9,16 +11,18 @@ answers:
   - vectors and matrices: the same set of label sets; per series the same
     timestamps, values equal within 1e-9 relative (NaN equals NaN,
     infinities by sign); for sort()/sort_desc() at the top the same order of
-    values as well (the order of ties is not specified).
+    values as well (the order of ties is not specified);
+  - over HTTP also the same status code, and no "warnings" from strata
+    (one would mean a store failed and the answer is partial).
 
 A query may be listed in the known-differences file (query<TAB>reason);
 its mismatches are reported but not counted as failures. Prints each
 difference, counts of byte-identical answers, and a summary line
 "N passed, M failed, K known"; exit 1 when M > 0.
 
-  compare_eval.py --url URL --strata BIN --data-dir DIR --corpus FILE
-                  --time T [--time T2 ...] --range START,END,STEP [--range ...]
-                  [--known FILE]
+  compare_eval.py --url URL (--strata BIN --data-dir DIR | --strata-url URL)
+                  --corpus FILE --time T [--time T2 ...]
+                  --range START,END,STEP [--range ...] [--known FILE]
 """
 import argparse
 import json
@@ -57,14 +61,15 @@ def load_known(path):
     return known
 
 
-def ask_prometheus(url, params, path):
+def ask_http(url, params, path):
+    """POSTs the form to url+path: (HTTP status, body)."""
     data = urllib.parse.urlencode(params).encode()
     req = urllib.request.Request(url + path, data=data, method="POST")
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
-            return r.read().decode()
+            return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
-        return e.read().decode()
+        return e.code, e.read().decode()
 
 
 def ask_strata(binary, datadir, queries, args):
@@ -150,8 +155,9 @@ def compare(q, want, got):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
-    ap.add_argument("--strata", required=True)
-    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--strata")
+    ap.add_argument("--data-dir")
+    ap.add_argument("--strata-url", help="a running strata query instead of --strata/--data-dir")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--known")
     ap.add_argument("--time", action="append", required=True)
@@ -159,6 +165,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--strata-arg", action="append", default=[], help="extra flag for strata")
     args = ap.parse_args()
+    if bool(args.strata_url) == bool(args.strata and args.data_dir):
+        ap.error("give either --strata-url or both --strata and --data-dir")
     queries = load_corpus(args.corpus)
     known = load_known(args.known)
 
@@ -169,13 +177,26 @@ def main():
                      ["--start=" + start, "--end=" + end, "--step=" + step]))
     cases = []
     for kind, params, path, sargs in runs:
-        answers = ask_strata(args.strata, args.data_dir, queries, sargs + args.strata_arg)
+        if args.strata_url:
+            answers = [None] * len(queries)
+        else:
+            answers = ask_strata(args.strata, args.data_dir, queries, sargs + args.strata_arg)
         for q, got in zip(queries, answers):
             cases.append((q, kind, dict(params, query=q), path, got))
 
     def run(case):
+        """(case, Prometheus's body, strata's body, a difference seen before parsing or None)"""
         q, kind, params, path, got = case
-        return case, ask_prometheus(args.url, params, path), got, None
+        want_code, want = ask_http(args.url, params, path)
+        if not args.strata_url:
+            return case, want, got, None
+        try:
+            got_code, got = ask_http(args.strata_url, params, path)
+        except OSError as e:
+            return case, want, "", "no answer: %s" % e
+        if got_code != want_code:
+            return case, want, got, "HTTP status %d vs %d: %r" % (want_code, got_code, got[:300])
+        return case, want, got, None
 
     passed = failed = known_n = identical = errors = 0
     with ThreadPoolExecutor(max_workers=args.jobs) as ex:
@@ -188,17 +209,19 @@ def main():
                 failed += 1
                 continue
             if err:
-                diff = "strata failed: " + err
+                diff = "strata: " + err
             else:
                 try:
                     got = json.loads(got_raw)
                     diff = compare(q, want, got)
+                    if diff is None and "warnings" in got and "warnings" not in want:
+                        diff = "strata warns: %s" % got["warnings"][:3]
                 except (ValueError, KeyError, TypeError, IndexError) as e:
                     diff = "unreadable strata answer (%s): %r" % (e, got_raw[:300])
             if diff is None:
                 passed += 1
                 errors += want.get("status") == "error"
-                if got_raw == want_raw.strip():
+                if got_raw.strip() == want_raw.strip():
                     identical += 1
                 continue
             if q in known:

@@ -3,7 +3,7 @@
 #  1. gen_openmetrics output (counters with resets, gauges, jittered
 #     timestamps, a classic histogram, NaN/Inf, series with gaps and early
 #     ends) backfilled by real promtool, plus one block from gen_stale_block
-#     with series that end in stale markers;
+#     with series that end in stale markers (lib_eval.sh);
 #  2. Prometheus serves that data dir (retention 100y, 127.0.0.1, free port);
 #  3. every query of eval_corpus.promql runs as an instant query at three
 #     times (inside the data, just after its end, near its start) and as two
@@ -18,32 +18,20 @@
 source "$(dirname "$0")/../lib.sh"
 : "${GEN_STALE_BLOCK:?}"
 HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib_eval.sh"
 
 step "generate and backfill data"
-gen_input "$IT_WORK/in.om" --series 120 --hours 3 --step 15 --start 1700000000
-promtool_backfill "$IT_WORK/in.om" "$IT_WORK/data"
-run_ok stale_block 60 "$GEN_STALE_BLOCK" "$IT_WORK/data" || finish
-note "stale-marker block: $(basename "$(cat "$IT_WORK/stale_block.out")")"
+eval_input
+eval_data "$IT_WORK/data"
 cp -r "$IT_WORK/data" "$IT_WORK/data2"
 
 step "start prometheus"
 start_prometheus "$IT_WORK/data"
 
 step "evaluate the corpus on both"
-if run compare 170 python3 "$HERE/compare_eval.py" --url "$PROM_URL" --strata "$STRATA" \
+eval_compare compare 170 "strata's answers differ from Prometheus's" --url "$PROM_URL" --strata "$STRATA" \
 	--data-dir "$IT_WORK/data" --corpus "$HERE/eval_corpus.promql" --known "$HERE/eval_known_differences.tsv" \
-	--time 1700004321.5 --time 1700010850 --time 1700000100 \
-	--range 1700003000,1700007200,60 --range 1700000000.25,1700011000,97.5; then
-	note "$(tail -n 2 "$IT_WORK/compare.out" | head -n 1)"
-	note "$(tail -n 1 "$IT_WORK/compare.out")"
-	grep -A2 '^KNOWN' "$IT_WORK/compare.out" | head -n 30 || true
-else
-	rc=$?
-	grep -A1 '^DIFF' "$IT_WORK/compare.out" | head -n 80 || true
-	tail -n 2 "$IT_WORK/compare.out"
-	head -c 2000 "$IT_WORK/compare.err"
-	fail_check "strata's answers differ from Prometheus's ($(describe_rc compare "$rc"))"
-fi
+	"${EVAL_POINTS[@]}" || true
 
 step "the sample limit: a second prometheus with --query.max-samples=3000"
 PROM2_PORT=$(free_port)
@@ -55,17 +43,9 @@ for ((i = 0; i < 300; i++)); do
 	curl -sf -m 2 "http://127.0.0.1:$PROM2_PORT/-/ready" >/dev/null 2>&1 && break
 	sleep 0.2
 done
-if run limits 120 python3 "$HERE/compare_eval.py" --url "http://127.0.0.1:$PROM2_PORT" --strata "$STRATA" \
-	--strata-arg=--query.max-samples=3000 --data-dir "$IT_WORK/data" --corpus "$HERE/eval_corpus_limits.promql" \
-	--time 1700004321.5 --range 1700003000,1700007200,60; then
-	note "$(tail -n 2 "$IT_WORK/limits.out" | head -n 1)"
-	note "$(tail -n 1 "$IT_WORK/limits.out")"
-else
-	rc=$?
-	grep -A1 '^DIFF' "$IT_WORK/limits.out" | head -n 40 || true
-	tail -n 1 "$IT_WORK/limits.out"
-	head -c 2000 "$IT_WORK/limits.err"
-	fail_check "with a sample limit, strata's answers differ from Prometheus's ($(describe_rc limits "$rc"))"
-fi
+eval_compare limits 120 "with a sample limit, strata's answers differ from Prometheus's" \
+	--url "http://127.0.0.1:$PROM2_PORT" --strata "$STRATA" --strata-arg=--query.max-samples=3000 \
+	--data-dir "$IT_WORK/data" --corpus "$HERE/eval_corpus_limits.promql" \
+	--time 1700004321.5 --range 1700003000,1700007200,60 || true
 
 finish
