@@ -368,7 +368,7 @@ static int take(query_proxy_t *p, size_t i) {
     return fill(p, i);
 }
 
-static int chunk_qcmp(const void *a, const void *b) { return query_chunk_cmp(a, b); }
+static int chunk_qcmp(const void *a, const void *b) { return st_dedup_chunk_cmp(a, b); }
 
 int query_proxy_next(query_proxy_t *p, const st_labels_t **lbls, const st_store_chunk_t **chunks, size_t *n) {
     release_taken(p);
@@ -407,8 +407,8 @@ int query_proxy_next(query_proxy_t *p, const st_labels_t **lbls, const st_store_
         qsort(p->out, k, sizeof *p->out, chunk_qcmp);
         size_t m = 0;
         for (size_t j = 0; j < k; j++) {
-            if (m > 0 && query_chunk_cmp(&p->out[m - 1], &p->out[j]) == 0 &&
-                query_chunk_identical(&p->out[m - 1], &p->out[j])) {
+            if (m > 0 && st_dedup_chunk_cmp(&p->out[m - 1], &p->out[j]) == 0 &&
+                st_dedup_chunk_identical(&p->out[m - 1], &p->out[j])) {
                 atomic_fetch_add(&p->q->m.chunks_dropped_identical, 1);
                 continue;
             }

@@ -121,13 +121,13 @@ typedef struct {
     const st_labels_t *lbls;
     bool labels_only, dedup, counter;
     int64_t mint, maxt;
-    query_samples_t *smp;
-    query_replica_t *reps;
+    st_dedup_samples_t *smp;
+    st_dedup_replica_t *reps;
     st_store_chunk_t *storage;
 } sel_t;
 
 static void sel_reset(sel_t *s) {
-    query_samples_free(s->smp);
+    st_dedup_samples_free(s->smp);
     free(s->reps);
     free(s->storage);
     s->smp = NULL;
@@ -144,11 +144,11 @@ static int sel_next(void *ctx) {
     if (rc <= 0 || s->labels_only) return rc;
     if (s->dedup) {
         size_t nrep;
-        rc = query_overlap_split(chunks, n, &s->reps, &nrep, &s->storage);
-        if (!rc) rc = query_samples_new(&s->smp, s->reps, nrep, s->mint, s->maxt, s->counter);
+        rc = st_dedup_overlap_split(chunks, n, &s->reps, &nrep, &s->storage);
+        if (!rc) rc = st_dedup_samples_new(&s->smp, s->reps, nrep, s->mint, s->maxt, s->counter);
     } else {
-        query_replica_t one = {chunks, n};
-        rc = query_samples_new(&s->smp, &one, 1, s->mint, s->maxt, false);
+        st_dedup_replica_t one = {chunks, n};
+        rc = st_dedup_samples_new(&s->smp, &one, 1, s->mint, s->maxt, false);
     }
     return rc ? rc : 1;
 }
@@ -157,7 +157,7 @@ static const st_labels_t *sel_labels(void *ctx) { return ((sel_t *)ctx)->lbls; }
 
 static int sel_sample(void *ctx, int64_t *t, double *v) {
     sel_t *s = ctx;
-    return s->smp ? query_samples_next(s->smp, t, v) : 0;
+    return s->smp ? st_dedup_samples_next(s->smp, t, v) : 0;
 }
 
 static void sel_free(void *ctx) {
@@ -177,7 +177,7 @@ int query_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt,
     if (!s) return st_errorf(ST_ENOMEM, "select: allocating a series set");
     s->labels_only = hints && hints->func && strcmp(hints->func, "series") == 0;
     s->dedup = query_ctx_dedup(c);
-    s->counter = hints && query_func_is_counter(hints->func);
+    s->counter = hints && st_dedup_func_is_counter(hints->func);
     s->mint = mint;
     s->maxt = maxt;
     query_series_req_t r = {

@@ -33,6 +33,7 @@
 
 #include "strata/version.h"
 #include "strata/block.h"
+#include "strata/dedup.h"
 #include "strata/grpc.h"
 #include "strata/labels.h"
 #include "strata/matcher.h"
@@ -41,8 +42,6 @@
 /* Thanos polls Info every 5 s with a 5 s timeout (hidden --endpoint.info-timeout). */
 #define QUERY_INFO_INTERVAL_MS 5000
 #define QUERY_INFO_TIMEOUT_MS 5000
-/* Thanos's dedup: the penalty before a replica's sample interval is known. */
-#define QUERY_DEDUP_INITIAL_PENALTY_MS 5000
 /* What one endpoint's reader thread may hold ahead of the merge. */
 #define QUERY_FEED_MAX_SERIES 256
 #define QUERY_FEED_MAX_BYTES ((size_t)8 << 20)
@@ -228,45 +227,6 @@ int query_proxy_open(query_t *q, const query_series_req_t *req, query_warnings_t
  * with identical bytes from several streams appear once. */
 int query_proxy_next(query_proxy_t *p, const st_labels_t **lbls, const st_store_chunk_t **chunks, size_t *n);
 void query_proxy_free(query_proxy_t *p); /* abandons unfinished streams; NULL ok */
-
-/* ---- samples and dedup (dedup.c) ---- */
-
-/* Order of chunks in a merged series, Thanos's AggrChunk order: min time,
- * max time, then the bytes of raw, count, sum, min, max, counter (present
- * before absent, larger bytes first). */
-int query_chunk_cmp(const st_store_chunk_t *a, const st_store_chunk_t *b);
-/* Same data in every aggregate? (Thanos compares the xxhash of the bytes.) */
-bool query_chunk_identical(const st_store_chunk_t *a, const st_store_chunk_t *b);
-
-/* One replica's chunks, sorted by min time. */
-typedef struct {
-    const st_store_chunk_t *chunks;
-    size_t n;
-} query_replica_t;
-
-/* Thanos's NewOverlapSplit: chunks (sorted) are dealt to "replicas" so
- * that no replica's chunks overlap: each chunk goes to the first replica
- * whose last chunk ends before it starts, else to a new one. *out and
- * *storage are malloc'd (free both); replicas point into *storage. */
-int query_overlap_split(const st_store_chunk_t *chunks, size_t n, query_replica_t **out, size_t *nout,
-                        st_store_chunk_t **storage);
-
-/* Is f a function after which dedup adjusts counters? (rate, irate, increase, resets) */
-bool query_func_is_counter(const char *f);
-
-typedef struct query_samples query_samples_t;
-
-/* Samples of one series from its replicas' raw XOR chunks, in time order,
- * within [mint, maxt]. One replica: its chunks merged by time, a repeated
- * timestamp kept once (first chunk wins). Several: Thanos's penalty dedup,
- * pairwise ((r0 ⊕ r1) ⊕ r2 ...), with the counter adjustment when counter.
- * Chunk bytes are borrowed for the iterator's life. */
-int query_samples_new(query_samples_t **out, const query_replica_t *r, size_t n, int64_t mint, int64_t maxt,
-                      bool counter);
-/* 1 = *t, *v set; 0 = done; < 0 = a chunk does not decode (ST_ECORRUPT) or
- * is not raw XOR (ST_EUNSUPPORTED). */
-int query_samples_next(query_samples_t *s, int64_t *t, double *v);
-void query_samples_free(query_samples_t *s); /* NULL ok */
 
 /* ---- HTTP API (api.c) and StoreAPI (storeapi.c) ---- */
 

@@ -1,12 +1,11 @@
-/* Fuzzes the querier's sample iterators (query/dedup.c, compiled in: it
- * needs only libstrata) over chunk bytes and claimed time ranges as a
- * store might send them: the time-ordered merge of one replica, the
+/* Fuzzes the sample iterators of dedup.h over chunk bytes and claimed
+ * time ranges as a store might send them: the time-ordered merge of one replica, the
  * penalty dedup of several, the overlap split and chunk order.
  *
  * Input layout:
  *   u8    flags: bit 0 counter adjustment; bits 1-2 replicas - 1;
- *         bit 3 "select path": all chunks sorted by query_chunk_cmp and
- *         dealt to replicas by query_overlap_split instead of by index
+ *         bit 3 "select path": all chunks sorted by st_dedup_chunk_cmp and
+ *         dealt to replicas by st_dedup_overlap_split instead of by index
  *   be64  mint, be64 maxt (int64, the select's bounds)
  *   then records to the end, at most MAX_CHUNKS:
  *   u8    replica index (mod replicas)
@@ -20,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../query/dedup.c"
+#include "strata/chunkenc.h"
+#include "strata/dedup.h"
 #include "strata/buf.h"
 
 #define MAX_CHUNKS 64
@@ -30,24 +30,24 @@ static void check(int ok) {
     if (!ok) __builtin_trap();
 }
 
-static void run(const query_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, size_t total) {
-    query_samples_t *s;
-    if (query_samples_new(&s, r, n, mint, maxt, counter)) return;
+static void run(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, size_t total) {
+    st_dedup_samples_t *s;
+    if (st_dedup_samples_new(&s, r, n, mint, maxt, counter)) return;
     int64_t t, last = INT64_MIN;
     double v;
     size_t got = 0;
     int rc;
-    while ((rc = query_samples_next(s, &t, &v)) == 1) {
+    while ((rc = st_dedup_samples_next(s, &t, &v)) == 1) {
         check(got == 0 || t > last);
         check(t >= mint && t <= maxt);
         check(++got <= total);
         last = t;
     }
-    check(query_samples_next(s, &t, &v) == rc);
-    query_samples_free(s);
+    check(st_dedup_samples_next(s, &t, &v) == rc);
+    st_dedup_samples_free(s);
 }
 
-static int cmp_chunks(const void *a, const void *b) { return query_chunk_cmp(a, b); }
+static int cmp_chunks(const void *a, const void *b) { return st_dedup_chunk_cmp(a, b); }
 
 int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len);
 
@@ -77,16 +77,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
         rep[n++] = ri % nrep;
     }
     for (size_t i = 0; i + 1 < n; i++) {
-        int x = query_chunk_cmp(&c[i], &c[i + 1]), y = query_chunk_cmp(&c[i + 1], &c[i]);
+        int x = st_dedup_chunk_cmp(&c[i], &c[i + 1]), y = st_dedup_chunk_cmp(&c[i + 1], &c[i]);
         check((x < 0 && y > 0) || (x > 0 && y < 0) || (x == 0 && y == 0));
-        if (x == 0) check(query_chunk_identical(&c[i], &c[i + 1]));
+        if (x == 0) check(st_dedup_chunk_identical(&c[i], &c[i + 1]));
     }
     if (split) {
         qsort(c, n, sizeof *c, cmp_chunks);
-        query_replica_t *r;
+        st_dedup_replica_t *r;
         st_store_chunk_t *st;
         size_t nr;
-        if (query_overlap_split(c, n, &r, &nr, &st)) return 0;
+        if (st_dedup_overlap_split(c, n, &r, &nr, &st)) return 0;
         size_t sum = 0;
         for (size_t k = 0; k < nr; k++) {
             sum += r[k].n;
@@ -100,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
     }
     /* chunks dealt by index; each replica's sorted by min time, as stores send them */
     st_store_chunk_t byrep[MAX_CHUNKS];
-    query_replica_t r[MAX_REPLICAS];
+    st_dedup_replica_t r[MAX_REPLICAS];
     size_t off = 0;
     for (size_t k = 0; k < nrep; k++) {
         r[k].chunks = byrep + off;

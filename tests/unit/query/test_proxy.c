@@ -306,7 +306,7 @@ static void test_merge_identical_chunks(void **state) {
         label_str(l, buf, sizeof buf);
         assert_string_equal(buf, want[i]);
         assert_int_equal(n, wantn[i]);
-        for (size_t k = 1; k < n; k++) assert_true(query_chunk_cmp(&c[k - 1], &c[k]) <= 0);
+        for (size_t k = 1; k < n; k++) assert_true(st_dedup_chunk_cmp(&c[k - 1], &c[k]) <= 0);
     }
     /* i=3: [0,20k] once, [25k,55k], [30k,50k] in time order */
     assert_int_equal(c[0].mint, 0);
@@ -387,7 +387,7 @@ static void test_select_dedup(void **state) {
     st_store_chunk_t cha = {.mint = 0, .maxt = 600000}, chb = cha;
     cha.data[ST_AGGR_RAW] = st_xor_bytes(&a->app[0][0], &cha.len[ST_AGGR_RAW]);
     chb.data[ST_AGGR_RAW] = st_xor_bytes(&b->app[0][0], &chb.len[ST_AGGR_RAW]);
-    bool a_first = query_chunk_cmp(&cha, &chb) < 0;
+    bool a_first = st_dedup_chunk_cmp(&cha, &chb) < 0;
     fake_start(a);
     fake_start(b);
     fake_t *fs[] = {a, b};

@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query.h"
+#include "strata/dedup.h"
 #include "strata/chunkenc.h"
 #include "strata/err.h"
 
 /* ---- chunk order ---- */
 
-int query_chunk_cmp(const st_store_chunk_t *a, const st_store_chunk_t *b) {
+int st_dedup_chunk_cmp(const st_store_chunk_t *a, const st_store_chunk_t *b) {
     if (a->mint != b->mint) return a->mint < b->mint ? -1 : 1;
     if (a->maxt != b->maxt) return a->maxt < b->maxt ? -1 : 1;
     for (int k = 0; k < ST_AGGR_N; k++) {
@@ -37,7 +37,7 @@ int query_chunk_cmp(const st_store_chunk_t *a, const st_store_chunk_t *b) {
     return 0;
 }
 
-bool query_chunk_identical(const st_store_chunk_t *a, const st_store_chunk_t *b) {
+bool st_dedup_chunk_identical(const st_store_chunk_t *a, const st_store_chunk_t *b) {
     for (int k = 0; k < ST_AGGR_N; k++) {
         if (!a->data[k] != !b->data[k]) return false;
         if (a->data[k] && (a->len[k] != b->len[k] || memcmp(a->data[k], b->data[k], a->len[k]) != 0)) return false;
@@ -45,7 +45,7 @@ bool query_chunk_identical(const st_store_chunk_t *a, const st_store_chunk_t *b)
     return true;
 }
 
-int query_overlap_split(const st_store_chunk_t *chunks, size_t n, query_replica_t **out, size_t *nout,
+int st_dedup_overlap_split(const st_store_chunk_t *chunks, size_t n, st_dedup_replica_t **out, size_t *nout,
                         st_store_chunk_t **storage) {
     *out = NULL;
     *nout = 0;
@@ -53,7 +53,7 @@ int query_overlap_split(const st_store_chunk_t *chunks, size_t n, query_replica_
     size_t *rep = malloc((n ? n : 1) * sizeof *rep);
     int64_t *last = malloc((n ? n : 1) * sizeof *last); /* max time of each replica's last chunk */
     size_t *fill = calloc(n ? n : 1, sizeof *fill);
-    query_replica_t *r = calloc(n ? n : 1, sizeof *r);
+    st_dedup_replica_t *r = calloc(n ? n : 1, sizeof *r);
     st_store_chunk_t *st = malloc((n ? n : 1) * sizeof *st);
     if (!rep || !last || !fill || !r || !st) {
         free(rep), free(last), free(fill), free(r), free(st);
@@ -84,7 +84,7 @@ int query_overlap_split(const st_store_chunk_t *chunks, size_t n, query_replica_
     return ST_OK;
 }
 
-bool query_func_is_counter(const char *f) {
+bool st_dedup_func_is_counter(const char *f) {
     return f && (strcmp(f, "rate") == 0 || strcmp(f, "irate") == 0 || strcmp(f, "increase") == 0 ||
                  strcmp(f, "resets") == 0);
 }
@@ -297,7 +297,7 @@ static int dedup_step(node_t *n) {
      * interval, and the other's samples never thicken the output. */
     int64_t chosen = n->use_a ? ta : tb;
     int64_t pen = n->last_t != INT64_MIN ? sat_add(sat_sub(chosen, n->last_t), sat_sub(chosen, n->last_t))
-                                         : QUERY_DEDUP_INITIAL_PENALTY_MS;
+                                         : ST_DEDUP_INITIAL_PENALTY_MS;
     if (n->use_a) {
         n->pen_b = pen;
         n->pen_a = 0;
@@ -326,17 +326,17 @@ static int node_next(node_t *n) {
 
 /* ---- the iterator ---- */
 
-struct query_samples {
+struct st_dedup_samples {
     node_t *nodes; /* leaves first, then dedup nodes; root last */
     size_t nnodes;
     act_t *acts;
 };
 
-int query_samples_new(query_samples_t **out, const query_replica_t *r, size_t n, int64_t mint, int64_t maxt,
+int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt,
                       bool counter) {
     *out = NULL;
     if (n == 0) return st_errorf(ST_EINVAL, "samples: no replica");
-    query_samples_t *s = calloc(1, sizeof *s);
+    st_dedup_samples_t *s = calloc(1, sizeof *s);
     size_t nchunks = 0;
     for (size_t i = 0; i < n; i++) nchunks += r[i].n;
     if (s) {
@@ -345,7 +345,7 @@ int query_samples_new(query_samples_t **out, const query_replica_t *r, size_t n,
         s->acts = malloc((nchunks ? nchunks : 1) * sizeof *s->acts);
     }
     if (!s || !s->nodes || !s->acts) {
-        query_samples_free(s);
+        st_dedup_samples_free(s);
         return st_errorf(ST_ENOMEM, "samples: %zu replicas, %zu chunks", n, nchunks);
     }
     act_t *acts = s->acts;
@@ -372,14 +372,14 @@ int query_samples_new(query_samples_t **out, const query_replica_t *r, size_t n,
     return ST_OK;
 }
 
-int query_samples_next(query_samples_t *s, int64_t *t, double *v) {
+int st_dedup_samples_next(st_dedup_samples_t *s, int64_t *t, double *v) {
     node_t *root = &s->nodes[s->nnodes - 1];
     int rc = node_next(root);
     if (rc == 1) node_at(root, t, v);
     return rc;
 }
 
-void query_samples_free(query_samples_t *s) {
+void st_dedup_samples_free(st_dedup_samples_t *s) {
     if (!s) return;
     free(s->nodes);
     free(s->acts);

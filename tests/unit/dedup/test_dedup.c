@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "query.h"
+#include "strata/dedup.h"
 #include "strata/chunkenc.h"
 #include "strata/err.h"
 
@@ -78,15 +78,15 @@ typedef struct {
 } smp_t;
 
 /* Run the iterator over replicas; compare with want[0..nwant). */
-static void expect(const query_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, const smp_t *want,
+static void expect(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, const smp_t *want,
                    size_t nwant) {
-    query_samples_t *s;
-    assert_int_equal(query_samples_new(&s, r, n, mint, maxt, counter), 0);
+    st_dedup_samples_t *s;
+    assert_int_equal(st_dedup_samples_new(&s, r, n, mint, maxt, counter), 0);
     size_t k = 0;
     int64_t t;
     double v;
     int rc;
-    while ((rc = query_samples_next(s, &t, &v)) == 1) {
+    while ((rc = st_dedup_samples_next(s, &t, &v)) == 1) {
         if (k >= nwant) fail_msg("extra sample %lld=%g after %zu expected ones", (long long)t, v, nwant);
         if (t != want[k].t || v != want[k].v)
             fail_msg("sample %zu: got %lld=%g, want %lld=%g", k, (long long)t, v, (long long)want[k].t, want[k].v);
@@ -95,8 +95,8 @@ static void expect(const query_replica_t *r, size_t n, int64_t mint, int64_t max
     assert_int_equal(rc, 0);
     if (k != nwant) fail_msg("got %zu samples, want %zu", k, nwant);
     /* an ended iterator stays ended */
-    assert_int_equal(query_samples_next(s, &t, &v), 0);
-    query_samples_free(s);
+    assert_int_equal(st_dedup_samples_next(s, &t, &v), 0);
+    st_dedup_samples_free(s);
 }
 
 #define NW(a) (sizeof(a) / sizeof((a)[0]))
@@ -109,7 +109,7 @@ static void test_single_bounds(void **state) {
     int64_t t[] = {1000, 2000, 3000, 4000, 5000};
     double v[] = {1, 2, 3, 4, 5};
     add_chunk(&cs, t, v, 5);
-    query_replica_t r = {cs.c, 1};
+    st_dedup_replica_t r = {cs.c, 1};
     smp_t all[] = {{1000, 1}, {2000, 2}, {3000, 3}, {4000, 4}, {5000, 5}};
     expect(&r, 1, INT64_MIN, INT64_MAX, false, all, NW(all));
     smp_t mid[] = {{2000, 2}, {3000, 3}, {4000, 4}};
@@ -132,7 +132,7 @@ static void test_single_overlap_merge(void **state) {
     add_chunk(&cs, ta, va, 3);
     add_chunk(&cs, tb, vb, 3);
     add_chunk(&cs, tc, vc, 2);
-    query_replica_t r = {cs.c, 3};
+    st_dedup_replica_t r = {cs.c, 3};
     smp_t want[] = {{0, 1}, {10000, 10}, {20000, 2}, {30000, 30}, {40000, 3}, {50000, 5}, {60000, 6}};
     expect(&r, 1, INT64_MIN, INT64_MAX, false, want, NW(want));
     /* a single replica gets no counter adjustment even when asked */
@@ -153,7 +153,7 @@ static void test_equal_timestamps(void **state) {
     chunks_t cs = {0};
     add_grid(&cs, 0, 45000, 15000, -1, -1, 0, 120);
     add_grid(&cs, 0, 45000, 15000, -1, -1, 0.5, 120);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
     smp_t want[] = {{0, 0}, {15000, 15}, {30000, 30}, {45000, 45}};
     expect(r, 2, INT64_MIN, INT64_MAX, false, want, NW(want));
     chunks_free(&cs);
@@ -176,7 +176,7 @@ static void test_gaps_in_each_replica(void **state) {
     chunks_t cs = {0};
     size_t na = add_grid(&cs, 0, 600000, 15000, 120000, 240000, 0, 8);
     size_t nb = add_grid(&cs, 0, 600000, 15000, 390000, 480000, 0.5, 8);
-    query_replica_t r[2] = {{&cs.c[0], na}, {&cs.c[na], nb}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], na}, {&cs.c[na], nb}};
     smp_t want[64];
     size_t n = 0;
     for (int64_t t = 0; t <= 600000; t += 15000) {
@@ -186,7 +186,7 @@ static void test_gaps_in_each_replica(void **state) {
     }
     expect(r, 2, INT64_MIN, INT64_MAX, false, want, n);
     /* B first: B to its gap, then A (held three samples ahead) to the end */
-    query_replica_t rb[2] = {r[1], r[0]};
+    st_dedup_replica_t rb[2] = {r[1], r[0]};
     n = 0;
     for (int64_t t = 0; t <= 600000; t += 15000) {
         if (t == 390000 || t == 405000) continue;
@@ -217,7 +217,7 @@ static void test_offset_replicas(void **state) {
     double vb[] = {5, 15, 25, 35, 45, 55, 65, 95};
     add_chunk(&cs, ta, va, 7);
     add_chunk(&cs, tb, vb, 8);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
     smp_t want[] = {{0, 0}, {10000, 10}, {20000, 20}, {45000, 45}, {55000, 55}, {65000, 65}, {95000, 95}};
     expect(r, 2, INT64_MIN, INT64_MAX, false, want, NW(want));
     chunks_free(&cs);
@@ -228,17 +228,17 @@ static void test_one_replica_empty(void **state) {
     chunks_t cs = {0};
     add_grid(&cs, 0, 60000, 15000, -1, -1, 0, 120);
     smp_t want[] = {{0, 0}, {15000, 15}, {30000, 30}, {45000, 45}, {60000, 60}};
-    query_replica_t r[2] = {{NULL, 0}, {&cs.c[0], 1}};
+    st_dedup_replica_t r[2] = {{NULL, 0}, {&cs.c[0], 1}};
     expect(r, 2, INT64_MIN, INT64_MAX, false, want, NW(want));
-    query_replica_t r2[2] = {{&cs.c[0], 1}, {NULL, 0}};
+    st_dedup_replica_t r2[2] = {{&cs.c[0], 1}, {NULL, 0}};
     expect(r2, 2, INT64_MIN, INT64_MAX, true, want, NW(want));
     /* a replica whose chunks all lie outside [mint, maxt] is empty too */
     int64_t t[] = {900000, 910000};
     double v[] = {1, 2};
     add_chunk(&cs, t, v, 2);
-    query_replica_t r3[2] = {{&cs.c[1], 1}, {&cs.c[0], 1}};
+    st_dedup_replica_t r3[2] = {{&cs.c[1], 1}, {&cs.c[0], 1}};
     expect(r3, 2, 0, 60000, false, want, NW(want));
-    query_replica_t none[2] = {{NULL, 0}, {NULL, 0}};
+    st_dedup_replica_t none[2] = {{NULL, 0}, {NULL, 0}};
     expect(none, 2, INT64_MIN, INT64_MAX, true, NULL, 0);
     chunks_free(&cs);
 }
@@ -263,7 +263,7 @@ static void test_counter_reset_in_one_replica(void **state) {
     double vb[] = {10, 20, 30, 1, 2, 3, 4, 5, 6, 7};
     add_chunk(&cs, ta, va, 6);
     add_chunk(&cs, tb, vb, 10);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
     smp_t counter[] = {{0, 10},     {10000, 20}, {20000, 30}, {30000, 40},
                        {60000, 40}, {70000, 41}, {80000, 42}, {90000, 43}};
     expect(r, 2, INT64_MIN, INT64_MAX, true, counter, NW(counter));
@@ -281,7 +281,7 @@ static void test_counter_lagging_replica(void **state) {
     chunks_t cs = {0};
     add_grid(&cs, 0, 40000, 10000, -1, -1, 100, 120);
     add_grid(&cs, 0, 100000, 10000, -1, -1, 50, 120);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
     smp_t counter[] = {{0, 100},     {10000, 110}, {20000, 120}, {30000, 130}, {40000, 140},
                        {70000, 140}, {80000, 150}, {90000, 160}, {100000, 170}};
     expect(r, 2, INT64_MIN, INT64_MAX, true, counter, NW(counter));
@@ -304,7 +304,7 @@ static void test_counter_first_switch_quirk(void **state) {
     double vb[] = {100, 110, 120};
     add_chunk(&cs, ta, va, 2);
     add_chunk(&cs, tb, vb, 3);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
     smp_t counter[] = {{5000, 101}, {15000, 111}, {25000, 121}};
     expect(r, 2, INT64_MIN, INT64_MAX, true, counter, NW(counter));
     chunks_free(&cs);
@@ -318,11 +318,11 @@ static void test_three_replicas(void **state) {
     add_grid(&cs, 0, 90000, 10000, -1, -1, 0, 120);
     add_grid(&cs, 0, 90000, 10000, -1, -1, 0.5, 120);
     add_grid(&cs, 0, 90000, 10000, -1, -1, 0.25, 120);
-    query_replica_t r[3] = {{&cs.c[0], 1}, {&cs.c[1], 1}, {&cs.c[2], 1}};
+    st_dedup_replica_t r[3] = {{&cs.c[0], 1}, {&cs.c[1], 1}, {&cs.c[2], 1}};
     smp_t want[10];
     for (int i = 0; i < 10; i++) want[i] = (smp_t){i * 10000, i * 10};
     expect(r, 3, INT64_MIN, INT64_MAX, false, want, 10);
-    query_replica_t r2[3] = {{NULL, 0}, {&cs.c[1], 1}, {&cs.c[2], 1}};
+    st_dedup_replica_t r2[3] = {{NULL, 0}, {&cs.c[1], 1}, {&cs.c[2], 1}};
     for (int i = 0; i < 10; i++) want[i].v = i * 10 + 0.5;
     expect(r2, 3, INT64_MIN, INT64_MAX, false, want, 10);
     chunks_free(&cs);
@@ -334,7 +334,7 @@ static void test_dedup_bounds(void **state) {
     chunks_t cs = {0};
     add_grid(&cs, 0, 100000, 10000, -1, -1, 0, 120);
     add_grid(&cs, 5000, 105000, 10000, -1, -1, 0, 120);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
     /* A from 20 s; B (25 s) is penalised to >= 25001 then >= 50001:
      * A wins every step to the bound. */
     smp_t want[] = {{20000, 20}, {30000, 30}, {40000, 40}, {50000, 50}};
@@ -353,10 +353,10 @@ static void test_overlap_split(void **state) {
         c[i].mint = span[i][0];
         c[i].maxt = span[i][1];
     }
-    query_replica_t *r;
+    st_dedup_replica_t *r;
     st_store_chunk_t *st;
     size_t n;
-    assert_int_equal(query_overlap_split(c, 5, &r, &n, &st), 0);
+    assert_int_equal(st_dedup_overlap_split(c, 5, &r, &n, &st), 0);
     /* c0 -> r0; c1 overlaps r0 -> r1; c2 overlaps both -> r2; c3 after r0's
      * last (100 < 101) -> r0; c4: r0 ends 200, r1 ends 100 < 151 -> r1 */
     assert_int_equal(n, 3);
@@ -371,7 +371,7 @@ static void test_overlap_split(void **state) {
     free(r);
     free(st);
     /* no chunks: one empty replica (a labels-only series) */
-    assert_int_equal(query_overlap_split(NULL, 0, &r, &n, &st), 0);
+    assert_int_equal(st_dedup_overlap_split(NULL, 0, &r, &n, &st), 0);
     assert_int_equal(n, 1);
     assert_int_equal(r[0].n, 0);
     free(r);
@@ -387,24 +387,24 @@ static void test_chunk_order(void **state) {
     c.data[ST_AGGR_RAW] = z, c.len[ST_AGGR_RAW] = 2;
     d.data[ST_AGGR_RAW] = y, d.len[ST_AGGR_RAW] = 3;
     e.data[ST_AGGR_COUNT] = x, e.len[ST_AGGR_COUNT] = 3; /* no raw */
-    assert_true(query_chunk_cmp(&d, &a) < 0);          /* smaller max time first */
-    assert_true(query_chunk_cmp(&b, &a) < 0);          /* then larger bytes first (Thanos) */
-    assert_true(query_chunk_cmp(&a, &c) < 0);          /* a longer string is larger */
-    assert_true(query_chunk_cmp(&a, &e) < 0);          /* present before absent */
-    assert_int_equal(query_chunk_cmp(&a, &a), 0);
+    assert_true(st_dedup_chunk_cmp(&d, &a) < 0);          /* smaller max time first */
+    assert_true(st_dedup_chunk_cmp(&b, &a) < 0);          /* then larger bytes first (Thanos) */
+    assert_true(st_dedup_chunk_cmp(&a, &c) < 0);          /* a longer string is larger */
+    assert_true(st_dedup_chunk_cmp(&a, &e) < 0);          /* present before absent */
+    assert_int_equal(st_dedup_chunk_cmp(&a, &a), 0);
     st_store_chunk_t a2 = a;
     static const uint8_t x2[] = {1, 2, 3};
     a2.data[ST_AGGR_RAW] = x2;
-    assert_true(query_chunk_identical(&a, &a2));
-    assert_false(query_chunk_identical(&a, &b));
-    assert_false(query_chunk_identical(&a, &e));
-    assert_true(query_func_is_counter("rate"));
-    assert_true(query_func_is_counter("resets"));
-    assert_false(query_func_is_counter("sum"));
-    assert_false(query_func_is_counter(NULL));
+    assert_true(st_dedup_chunk_identical(&a, &a2));
+    assert_false(st_dedup_chunk_identical(&a, &b));
+    assert_false(st_dedup_chunk_identical(&a, &e));
+    assert_true(st_dedup_func_is_counter("rate"));
+    assert_true(st_dedup_func_is_counter("resets"));
+    assert_false(st_dedup_func_is_counter("sum"));
+    assert_false(st_dedup_func_is_counter(NULL));
 }
 
-static int chunk_qcmp(const void *a, const void *b) { return query_chunk_cmp(a, b); }
+static int chunk_qcmp(const void *a, const void *b) { return st_dedup_chunk_cmp(a, b); }
 
 /* Overlap split then dedup, as the select path runs them: the chunks of
  * two replicas merged into one series (sorted), 2 h at 15 s in 120-sample
@@ -418,17 +418,17 @@ static void test_split_then_dedup(void **state) {
     st_store_chunk_t *all = malloc((na + nb) * sizeof *all);
     memcpy(all, cs.c, (na + nb) * sizeof *all);
     qsort(all, na + nb, sizeof *all, chunk_qcmp);
-    query_replica_t *r;
+    st_dedup_replica_t *r;
     st_store_chunk_t *st;
     size_t n;
-    assert_int_equal(query_overlap_split(all, na + nb, &r, &n, &st), 0);
+    assert_int_equal(st_dedup_overlap_split(all, na + nb, &r, &n, &st), 0);
     assert_true(n >= 2);
-    query_samples_t *s;
-    assert_int_equal(query_samples_new(&s, r, n, INT64_MIN, INT64_MAX, false), 0);
+    st_dedup_samples_t *s;
+    assert_int_equal(st_dedup_samples_new(&s, r, n, INT64_MIN, INT64_MAX, false), 0);
     int64_t t, last = -15000;
     double v;
     size_t cnt = 0, holes = 0;
-    while (query_samples_next(s, &t, &v) == 1) {
+    while (st_dedup_samples_next(s, &t, &v) == 1) {
         assert_true(t > last);
         assert_true(v == (double)t / 1000); /* both replicas hold the true values */
         if (t - last != 15000) {
@@ -441,7 +441,7 @@ static void test_split_then_dedup(void **state) {
     assert_int_equal(last, 7200000);
     assert_true(holes <= 2);
     assert_int_equal(cnt + 2 * holes, 481);
-    query_samples_free(s);
+    st_dedup_samples_free(s);
     free(r);
     free(st);
     free(all);
@@ -454,33 +454,33 @@ static void test_corrupt_and_downsampled(void **state) {
     st_store_chunk_t c = {.mint = 0, .maxt = 100};
     c.data[ST_AGGR_RAW] = junk;
     c.len[ST_AGGR_RAW] = sizeof junk;
-    query_replica_t r = {&c, 1};
-    query_samples_t *s;
+    st_dedup_replica_t r = {&c, 1};
+    st_dedup_samples_t *s;
     int64_t t;
     double v;
-    assert_int_equal(query_samples_new(&s, &r, 1, INT64_MIN, INT64_MAX, false), 0);
+    assert_int_equal(st_dedup_samples_new(&s, &r, 1, INT64_MIN, INT64_MAX, false), 0);
     int rc;
-    while ((rc = query_samples_next(s, &t, &v)) == 1) {
+    while ((rc = st_dedup_samples_next(s, &t, &v)) == 1) {
     }
     assert_int_equal(rc, ST_ECORRUPT);
-    assert_int_equal(query_samples_next(s, &t, &v), ST_ECORRUPT); /* sticky */
-    query_samples_free(s);
+    assert_int_equal(st_dedup_samples_next(s, &t, &v), ST_ECORRUPT); /* sticky */
+    st_dedup_samples_free(s);
     st_store_chunk_t d = {.mint = 0, .maxt = 100};
     d.data[ST_AGGR_SUM] = junk;
     d.len[ST_AGGR_SUM] = sizeof junk;
     r.chunks = &d;
-    assert_int_equal(query_samples_new(&s, &r, 1, INT64_MIN, INT64_MAX, false), 0);
-    assert_int_equal(query_samples_next(s, &t, &v), ST_EUNSUPPORTED);
-    query_samples_free(s);
+    assert_int_equal(st_dedup_samples_new(&s, &r, 1, INT64_MIN, INT64_MAX, false), 0);
+    assert_int_equal(st_dedup_samples_next(s, &t, &v), ST_EUNSUPPORTED);
+    st_dedup_samples_free(s);
     /* an error in one replica ends a dedup too */
     chunks_t cs = {0};
     add_grid(&cs, 0, 100000, 10000, -1, -1, 0, 120);
-    query_replica_t r2[2] = {{&cs.c[0], 1}, {&c, 1}};
-    assert_int_equal(query_samples_new(&s, r2, 2, INT64_MIN, INT64_MAX, false), 0);
-    while ((rc = query_samples_next(s, &t, &v)) == 1) {
+    st_dedup_replica_t r2[2] = {{&cs.c[0], 1}, {&c, 1}};
+    assert_int_equal(st_dedup_samples_new(&s, r2, 2, INT64_MIN, INT64_MAX, false), 0);
+    while ((rc = st_dedup_samples_next(s, &t, &v)) == 1) {
     }
     assert_int_equal(rc, ST_ECORRUPT);
-    query_samples_free(s);
+    st_dedup_samples_free(s);
     chunks_free(&cs);
 }
 
@@ -494,20 +494,53 @@ static void test_extreme_timestamps(void **state) {
     double vb[] = {4, 5};
     add_chunk(&cs, ta, va, 3);
     add_chunk(&cs, tb, vb, 2);
-    query_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
-    query_samples_t *s;
-    assert_int_equal(query_samples_new(&s, r, 2, INT64_MIN, INT64_MAX, true), 0);
+    st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+    st_dedup_samples_t *s;
+    assert_int_equal(st_dedup_samples_new(&s, r, 2, INT64_MIN, INT64_MAX, true), 0);
     int64_t t, last = INT64_MIN;
     double v;
     int n = 0;
-    while (query_samples_next(s, &t, &v) == 1) {
+    while (st_dedup_samples_next(s, &t, &v) == 1) {
         assert_true(n == 0 || t > last);
         last = t;
         n++;
     }
     assert_true(n >= 2);
-    query_samples_free(s);
+    st_dedup_samples_free(s);
     chunks_free(&cs);
+}
+
+/* Values pass through bit for bit unless a counter is adjusted: a stale
+ * marker's NaN (0x7ff0000000000002) must stay that NaN, -0 must stay -0,
+ * with one replica and under dedup alike. */
+static void test_values_bit_exact(void **state) {
+    (void)state;
+    uint64_t stale_bits = 0x7ff0000000000002ull, got_bits;
+    double stale;
+    memcpy(&stale, &stale_bits, sizeof stale);
+    int64_t t[] = {1000, 2000, 3000};
+    double v[] = {1.5, -0.0, stale};
+    for (size_t nrep = 1; nrep <= 2; nrep++) {
+        chunks_t cs = {0};
+        add_chunk(&cs, t, v, 3);
+        add_chunk(&cs, t, v, 3);
+        st_dedup_replica_t r[2] = {{&cs.c[0], 1}, {&cs.c[1], 1}};
+        st_dedup_samples_t *s;
+        assert_int_equal(st_dedup_samples_new(&s, r, nrep, INT64_MIN, INT64_MAX, false), 0);
+        int64_t tt;
+        double vv;
+        for (size_t i = 0; i < 3; i++) {
+            assert_int_equal(st_dedup_samples_next(s, &tt, &vv), 1);
+            assert_int_equal(tt, t[i]);
+            uint64_t want_bits;
+            memcpy(&want_bits, &v[i], sizeof want_bits);
+            memcpy(&got_bits, &vv, sizeof got_bits);
+            assert_int_equal(got_bits, want_bits);
+        }
+        assert_int_equal(st_dedup_samples_next(s, &tt, &vv), 0);
+        st_dedup_samples_free(s);
+        chunks_free(&cs);
+    }
 }
 
 int main(void) {
@@ -528,6 +561,7 @@ int main(void) {
         cmocka_unit_test(test_split_then_dedup),
         cmocka_unit_test(test_corrupt_and_downsampled),
         cmocka_unit_test(test_extreme_timestamps),
+        cmocka_unit_test(test_values_bit_exact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
