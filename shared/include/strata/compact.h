@@ -6,18 +6,31 @@
  * Groups. A stream of blocks is identified by its external labels (the
  * meta's thanos.labels) minus the deduplication replica labels, and its
  * resolution: key "<resolution>@<st_labels_hash(labels)>" (Thanos's
- * Group key). With replica labels given, the blocks of HA replicas fall
- * into one group and overlap in time: they are merged vertically.
+ * Group key; st_labels_hash is Prometheus's labels.Hash as Thanos builds it,
+ * with slicelabels). With replica labels given, the blocks of HA replicas
+ * fall into one group and overlap in time: they are merged vertically.
  *
- * Planning (Prometheus's LeveledCompactor, as Thanos's tsdb planner uses
- * it), over one group's blocks without deletion or no-compact marks:
+ * Planning (Thanos's tsdbBasedPlanner, Prometheus's LeveledCompactor plan
+ * without its filesystem), over one group's blocks without deletion marks;
+ * blocks with a no-compact mark stay in the input, flagged:
  *   1. blocks that overlap in time are compacted first, together (vertical
- *      compaction);
- *   2. otherwise the newest block is left out, and for each range after
- *      the first (2h -> 8h -> 2d -> 14d) the blocks are split by aligned
- *      range; the first part with more than one block that spans the whole
- *      range, or ends before the newest remaining block starts, is the plan.
- *      A part with a block whose compaction failed is skipped.
+ *      compaction); no-compact blocks take no part in this;
+ *   2. otherwise the newest block (largest min time) is left out, and for
+ *      each range after the first (2h -> 8h -> 2d -> 14d) the blocks are
+ *      split by aligned range (start = floor(min time / range) * range, for
+ *      negative times too; a block that ends past its range's end belongs
+ *      to no part of that range, the next block starts a new part); the
+ *      first part with more than one block whose first block's start and
+ *      last block's end are one range apart, or which ends before the
+ *      newest remaining block starts, is the plan. A part with a block
+ *      whose compaction failed is skipped. No-compact blocks count when
+ *      choosing the part, so ranges stay what they would be without the
+ *      marks, but are cut out of it: the plan is the part's first run of
+ *      two or more unmarked blocks, else the search goes on;
+ *   3. otherwise, scanning the unmarked blocks (the newest one left out as
+ *      in 2) from the newest, while they are at least ranges[nranges / 2]
+ *      long: the first with num_tombstones / (num_series + 1) > 5% is
+ *      planned alone (rewritten without its deleted data).
  *
  * Merging streams the sources series by series (the index's label order,
  * a k-way merge across blocks) and writes the output while reading, so
@@ -45,7 +58,9 @@ extern const int64_t st_compact_default_ranges[ST_COMPACT_NRANGES]; /* ms: 2h, 8
 /* ---- groups ---- */
 
 /* The group's labels: ext without the replica labels (a new sorted set,
- * owned by *out). */
+ * owned by *out). When replica labels are given and nothing is left, the
+ * set is {replica_labels[0]="deduped"}, as Thanos's ReplicaLabelRemover
+ * makes it. */
 int st_compact_group_labels(const st_labels_t *ext, const char *const *replica_labels, size_t nreplica,
                             st_labels_t *out);
 /* Thanos's group key "<resolution>@<hash>" of already-stripped labels into
@@ -54,20 +69,24 @@ void st_compact_group_key(const st_labels_t *group_labels, int64_t resolution, c
 
 /* ---- the planner ---- */
 
-/* Blocks to compact next in one group (metas in any order, already
- * filtered of marked blocks; ranges ascending, the first one being the
- * blocks' native range). *out = malloc'd indexes into metas, sorted by
+/* Blocks to compact next in one group (metas in any order, without
+ * deletion-marked blocks; no_compact[i] set when metas[i] has a no-compact
+ * mark, NULL when none has; ranges ascending and > 0, the first one being
+ * the blocks' native range; ST_EINVAL otherwise). Blocks with equal min
+ * times are ordered by ULID. *out = malloc'd indexes into metas, sorted by
  * min time; *nout = 0 (and *out NULL) when nothing is due. */
-int st_compact_plan(const st_meta_t *metas, size_t n, const int64_t *ranges, size_t nranges, size_t **out,
-                    size_t *nout);
+int st_compact_plan(const st_meta_t *metas, size_t n, const bool *no_compact, const int64_t *ranges,
+                    size_t nranges, size_t **out, size_t *nout);
 
 /* Crash safety (Thanos's DeduplicateFilter): a block whose sources are all
- * among the sources of another block of the same resolution is redundant —
- * the output of a compaction whose sources were not yet marked for
- * deletion, or such a source. redundant[i] is set for metas[i] when some
- * other block covers it (of two blocks with equal sources the one with the
- * larger ULID is kept). resolutions[i] is metas[i]'s resolution. */
-int st_compact_find_redundant(const st_meta_t *metas, const int64_t *resolutions, size_t n, bool *redundant);
+ * among the sources of another block of the same group is redundant: a
+ * source, or an intermediate output, of a compaction that ended before its
+ * sources were marked for deletion.
+ * redundant[i] is set for metas[i] when some other block covers it (of two
+ * blocks with equal sources the one with the smaller ULID is kept).
+ * group_keys[i] is metas[i]'s group key (st_compact_group_key, after the
+ * replica labels are stripped); NULL when all metas are of one group. */
+int st_compact_find_redundant(const st_meta_t *metas, const char *const *group_keys, size_t n, bool *redundant);
 
 /* ---- the merger ---- */
 
