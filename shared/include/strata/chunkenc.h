@@ -30,6 +30,10 @@ void st_xor_appender_free(st_xor_appender_t *a);  /* a may be NULL */
  * otherwise); ST_ELIMIT once the chunk holds ST_CHUNK_MAX_SAMPLES.
  * The value's bit pattern is stored exactly (stale NaN survives). */
 int st_xor_append(st_xor_appender_t *a, int64_t t, double v);
+/* The same, but t may equal the previous timestamp (a delta of 0, as
+ * Prometheus's encoder writes it): Thanos's downsampled counter chunks
+ * repeat their last timestamp to carry the last raw value. */
+int st_xor_append_repeat(st_xor_appender_t *a, int64_t t, double v);
 /* Borrowed view of the chunk bytes, valid until the next append or free. */
 static inline const uint8_t *st_xor_bytes(const st_xor_appender_t *a, size_t *len) {
     *len = a->len;

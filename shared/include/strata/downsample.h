@@ -5,17 +5,20 @@
  * downsampled blocks and we serve Thanos's.
  *
  * Per window of `resolution` ms (window end = t - t % res + res - 1, the
- * timestamp every aggregate sample of the window carries), five aggregates:
+ * timestamp the window's aggregate samples carry; a chunk's last window
+ * carries its last raw sample's timestamp instead), five aggregates:
  *   count    samples in the window
  *   sum      their sum
  *   min/max  their extremes
  *   counter  a reset-corrected running counter: its last value in the
- *            window. Each counter sub-chunk also starts with the series'
+ *            window. Each counter sub-chunk also starts with the chunk's
  *            first raw sample at its own timestamp and ends with the last
  *            raw value repeated at the last timestamp, so a reader can
  *            detect a reset across chunk (and block) boundaries.
  * NaN samples (staleness markers) are dropped before aggregation. An
- * AggrChunk holds about ST_DOWNSAMPLE_CHUNK_SAMPLES windows.
+ * AggrChunk holds about ST_DOWNSAMPLE_CHUNK_SAMPLES windows; the rules
+ * that cut chunks are Thanos's (see shared/src/downsample/downsampler.c),
+ * so the same input gives the same bytes.
  *
  * Reading: an AggrChunk decodes into an st_store_chunk_t (storeapi.h) whose
  * data[ST_AGGR_COUNT..ST_AGGR_COUNTER] point at XOR sub-chunks, which is
@@ -73,12 +76,18 @@ typedef struct st_downsampler st_downsampler_t;
 int st_downsampler_new(st_downsampler_t **out, int64_t resolution);
 /* Start a new series (drops the previous one's state and chunks). */
 void st_downsampler_reset(st_downsampler_t *d);
-/* Raw input: samples of the series in strictly increasing time order. */
+/* Raw input: samples of the series in strictly increasing time order
+ * (ST_EINVAL otherwise). Stale markers are dropped here; other NaNs count
+ * when chunks are sized, as in Thanos, and are dropped from the windows. */
 int st_downsampler_add_raw(st_downsampler_t *d, int64_t t, double v);
-/* Downsampled input (5m -> 1h): the series' chunks in time order, each
- * with all five aggregates. Windows of the input are merged into the
+/* Downsampled input (5m -> 1h; ST_EINVAL unless d's resolution is 1h):
+ * the series' chunks in time order (ST_EINVAL if one overlaps the
+ * previous), each with all five aggregates (a missing one is skipped).
+ * The bytes are copied. Windows of the input are merged into the
  * coarser ones (count and sum add up, min/max of extremes, the counter
- * continued with its resets applied). */
+ * continued with its resets applied). Raw and downsampled input do not
+ * mix in one series (ST_EINVAL). Input after st_downsampler_finish starts
+ * the next series. */
 int st_downsampler_add_aggr(st_downsampler_t *d, const st_store_chunk_t *c);
 /* End the series: *chunks (encoding ST_CHUNK_ENC_AGGR, in time order) and
  * *nsamples (windows, for the meta stats) stay valid until the next call
@@ -120,7 +129,9 @@ typedef struct st_aggr_iter st_aggr_iter_t;
 
 /* Samples of one series from its downsampled chunks (sorted by mint, not
  * overlapping; bytes borrowed for the iterator's life) within [mint, maxt].
- * A chunk lacking the aggregate(s) needed is ST_EINVAL at creation. */
+ * A chunk lacking the aggregate(s) needed but holding raw data
+ * (data[ST_AGGR_RAW]) is read as raw, as Thanos's querier does; one with
+ * neither is ST_EINVAL at creation. */
 int st_aggr_iter_new(st_aggr_iter_t **out, const st_store_chunk_t *chunks, size_t n, st_aggr_read_t what,
                      int64_t mint, int64_t maxt);
 /* 1 = *t, *v set; 0 = done; < 0 = a sub-chunk does not decode (ST_ECORRUPT). */

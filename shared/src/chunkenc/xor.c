@@ -198,13 +198,10 @@ static __attribute__((noinline)) void append_head(st_xor_appender_t *a, int64_t 
     bw_finish(a, &w);
 }
 
-int st_xor_append(st_xor_appender_t *a, int64_t t, double v) {
+static int append_sample(st_xor_appender_t *a, int64_t t, double v) {
     union { double d; uint64_t u; } vb = {.d = v};
     if (a->num == ST_CHUNK_MAX_SAMPLES)
         return st_errorf(ST_ELIMIT, "xor chunk: already holds %u samples", ST_CHUNK_MAX_SAMPLES);
-    if (a->num > 0 && t <= a->t)
-        return st_errorf(ST_EINVAL, "xor chunk: timestamp %lld not after previous %lld", (long long)t,
-                         (long long)a->t);
     int rc = reserve(a);
     if (rc) return rc;
     /* Deltas are modulo 2^64, as in Prometheus: t - a->t may exceed INT64_MAX. */
@@ -224,6 +221,20 @@ int st_xor_append(st_xor_appender_t *a, int64_t t, double v) {
     a->buf[0] = (uint8_t)(a->num >> 8);
     a->buf[1] = (uint8_t)a->num;
     return ST_OK;
+}
+
+int st_xor_append(st_xor_appender_t *a, int64_t t, double v) {
+    if (a->num > 0 && t <= a->t)
+        return st_errorf(ST_EINVAL, "xor chunk: timestamp %lld not after previous %lld", (long long)t,
+                         (long long)a->t);
+    return append_sample(a, t, v);
+}
+
+int st_xor_append_repeat(st_xor_appender_t *a, int64_t t, double v) {
+    if (a->num > 0 && t < a->t)
+        return st_errorf(ST_EINVAL, "xor chunk: timestamp %lld before previous %lld", (long long)t,
+                         (long long)a->t);
+    return append_sample(a, t, v);
 }
 
 /* ---- decoder ----
