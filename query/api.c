@@ -14,6 +14,9 @@
  * response come back as "warnings":[...] after "data", as Prometheus and
  * Thanos put them. Handlers run on libmicrohttpd's threads; each request
  * fans out under the --query.max-concurrent gate.
+ *
+ * query_promql_eval() is the PromQL core the QueryService (grpc_query.c)
+ * shares: the HTTP handlers only parse parameters and write JSON.
  */
 #include <math.h>
 #include <stdio.h>
@@ -212,10 +215,13 @@ static int parse_common(query_t *q, const st_http_request_t *req, req_t *r, bool
     return rc;
 }
 
-/* Thanos's partial_response, dedup and replicaLabels[] onto the context. */
-static int parse_thanos(query_t *q, req_t *r, query_ctx_t *c, bool series, st_http_response_t *resp) {
+/* Thanos's partial_response, dedup and replicaLabels[] (the last two only
+ * where series are selected) into *partial, *dedup and *replicas (whose
+ * list the parameter replaces). */
+static int parse_thanos(query_t *q, req_t *r, bool *dedup, bool *partial, st_strlist_t *replicas, bool series,
+                        st_http_response_t *resp) {
     static const char *const names[] = {"dedup", "partial_response"};
-    bool *dst[] = {&c->dedup, &c->partial_response};
+    bool *dst[] = {dedup, partial};
     for (int i = series ? 0 : 1; i < 2; i++) {
         const char *v = param(&r->p, names[i]);
         if (!v || !*v || parse_bool(v, dst[i])) continue;
@@ -234,8 +240,8 @@ static int parse_thanos(query_t *q, req_t *r, query_ctx_t *c, bool series, st_ht
     size_t nrl = 0;
     int rc = param_all(&r->p, "replicaLabels[]", &rl, &nrl);
     if (!rc && nrl > 0) {
-        st_strlist_free(&c->replica_labels);
-        for (size_t i = 0; i < nrl && !rc; i++) rc = st_strlist_push(&c->replica_labels, rl[i]);
+        st_strlist_free(replicas);
+        for (size_t i = 0; i < nrl && !rc; i++) rc = st_strlist_push(replicas, rl[i]);
     }
     free(rl);
     return rc;
@@ -300,7 +306,7 @@ static int h_series(void *ctx, const st_http_request_t *req, st_http_response_t 
     lset_list_t all = {0};
     int rc = parse_common(q, req, &r, true, resp);
     if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;
-    if (!rc) rc = parse_thanos(q, &r, &c, true, resp);
+    if (!rc) rc = parse_thanos(q, &r, &c.dedup, &c.partial_response, &c.replica_labels, true, resp);
     if (!rc && !(rc = query_gate_enter(q, c.deadline_ms))) gated = true;
     for (size_t i = 0; i < r.nsets && !rc; i++) rc = collect_series(&c, &r.sets[i], r.start, r.end, &all);
     if (!rc) {
@@ -351,7 +357,7 @@ static int labels_request(query_t *q, const st_http_request_t *req, const char *
     st_strlist_t all = {0}, one = {0};
     int rc = parse_common(q, req, &r, false, resp);
     if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;
-    if (!rc) rc = parse_thanos(q, &r, &c, false, resp);
+    if (!rc) rc = parse_thanos(q, &r, &c.dedup, &c.partial_response, &c.replica_labels, false, resp);
     if (!rc && !(rc = query_gate_enter(q, c.deadline_ms))) gated = true;
     for (size_t i = 0; i < (r.nsets ? r.nsets : 1) && !rc; i++) {
         rc = query_labels(&c, label, r.start, r.end, r.nsets ? &r.sets[i] : NULL, &one);
@@ -525,13 +531,144 @@ static int bad_param(query_t *q, st_http_response_t *resp, const char *name, int
     return bad_data(q, resp, msg);
 }
 
+/* One query's run: its context, and what the engine's select saw. */
+typedef struct {
+    query_ctx_t c;
+    const query_promql_req_t *r;
+    atomic_bool cancel; /* the engine's cancel flag, set from r->cancelled */
+    int64_t next_poll_ms;
+    int store_err; /* the first error of a store's series set */
+} promql_run_t;
+
+static bool run_cancelled(promql_run_t *run) {
+    if (!run->r->cancelled || atomic_load(&run->cancel)) return atomic_load(&run->cancel);
+    int64_t now = query_now_ms();
+    if (now < run->next_poll_ms) return false;
+    run->next_poll_ms = now + QUERY_CANCEL_POLL_MS;
+    if (run->r->cancelled(run->r->cancelled_arg)) atomic_store(&run->cancel, true);
+    return atomic_load(&run->cancel);
+}
+
+static int run_store_err(promql_run_t *run, int rc) {
+    if (rc < 0 && !run->store_err) run->store_err = rc;
+    return rc;
+}
+
+/* The querier's series set as the engine reads it: errors noted as the
+ * stores', the client's cancellation polled between series. */
+typedef struct {
+    promql_run_t *run;
+    st_series_set_t *in;
+} run_set_t;
+
+static int run_set_next(void *ctx) {
+    run_set_t *s = ctx;
+    if (run_cancelled(s->run)) return st_errorf(ST_ECANCELED, "query was canceled by the client");
+    return run_store_err(s->run, st_series_set_next(s->in));
+}
+
+static const st_labels_t *run_set_labels(void *ctx) { return st_series_set_labels(((run_set_t *)ctx)->in); }
+
+static int run_set_sample(void *ctx, int64_t *t, double *v) {
+    run_set_t *s = ctx;
+    return run_store_err(s->run, st_series_set_sample(s->in, t, v));
+}
+
+static void run_set_free(void *ctx) {
+    run_set_t *s = ctx;
+    st_series_set_free(s->in);
+    free(s);
+}
+
+static const st_series_set_ops_t run_set_ops = {run_set_next, run_set_labels, run_set_sample, run_set_free};
+
 /* The engine's select: the querier's, with the engine's hints copied.
  * Store warnings are collected in the ctx (query_select's contract). */
 static int engine_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, const st_promql_hints_t *h,
                          st_series_set_t **out, st_promql_warnings_t *w) {
     (void)w;
+    promql_run_t *run = ctx;
+    *out = NULL;
+    if (run_cancelled(run)) return st_errorf(ST_ECANCELED, "query was canceled by the client");
     query_hints_t qh = {.start = h->start, .end = h->end, .step = h->step, .range = h->range, .func = h->func};
-    return query_select(ctx, ms, mint, maxt, &qh, out);
+    st_series_set_t *in = NULL;
+    int rc = run_store_err(run, query_select(&run->c, ms, mint, maxt, &qh, &in));
+    if (rc) return rc;
+    run_set_t *s = malloc(sizeof *s);
+    if (!s) {
+        st_series_set_free(in);
+        return st_errorf(ST_ENOMEM, "select: allocating a series set");
+    }
+    *s = (run_set_t){run, in};
+    if ((rc = st_series_set_new(out, &run_set_ops, s))) run_set_free(s);
+    return rc;
+}
+
+int query_promql_check_range(int64_t start, int64_t end, int64_t step) {
+    if (end < start) return st_errorf(ST_EINVAL, "invalid parameter \"end\": end timestamp must not be before start time");
+    if (step <= 0)
+        return st_errorf(ST_EINVAL, "invalid parameter \"step\": zero or negative query resolution step widths are not "
+                                    "accepted. Try a positive integer");
+    if (((uint64_t)end - (uint64_t)start) / (uint64_t)step > QUERY_MAX_POINTS_PER_SERIES)
+        return st_errorf(ST_EINVAL, "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
+                                    "query resolution (?step=XX)");
+    return ST_OK;
+}
+
+int query_promql_eval(query_t *q, const query_promql_req_t *r, st_promql_result_t *res, int *store_err) {
+    memset(res, 0, sizeof *res);
+    if (store_err) *store_err = 0;
+    promql_run_t *run = calloc(1, sizeof *run);
+    if (!run) return st_errorf(ST_ENOMEM, "query: allocating its context");
+    run->r = r;
+    atomic_init(&run->cancel, false);
+    bool gated = false;
+    int rc = query_ctx_init(&run->c, q);
+    if (rc) {
+        free(run);
+        return rc;
+    }
+    run->c.deadline_ms = query_now_ms() + (r->timeout_ms > 0 ? r->timeout_ms : 0);
+    run->c.dedup = r->dedup;
+    run->c.partial_response = r->partial_response;
+    if (r->nreplica_labels > 0) {
+        st_strlist_free(&run->c.replica_labels);
+        for (size_t i = 0; i < r->nreplica_labels && !rc; i++)
+            rc = st_strlist_push(&run->c.replica_labels, r->replica_labels[i]);
+    }
+    if (!rc && !(rc = query_gate_enter(q, run->c.deadline_ms))) gated = true;
+    else if (rc == ST_ETIMEDOUT && !(res->error = strdup(st_errdetail(rc)))) rc = ST_ENOMEM;
+    else if (rc == ST_ETIMEDOUT) res->error_type = "timeout";
+    if (gated) {
+        st_promql_engine_opts_t opts;
+        st_promql_engine_opts_default(&opts);
+        opts.lookback_delta_ms = r->lookback_delta_ms > 0 ? r->lookback_delta_ms : q->lookback_delta_ms;
+        opts.max_samples = q->max_samples;
+        /* 0 would mean none: an expired timeout still stops at once */
+        opts.timeout_ms = r->timeout_ms > 0 ? r->timeout_ms : 1;
+        st_promql_queryable_t qb = {run, engine_select};
+        st_promql_query_t qry = {.text = r->text,
+                                 .text_len = r->text_len,
+                                 .start = r->start,
+                                 .end = r->end,
+                                 .step = r->step,
+                                 .cancel = r->cancelled ? &run->cancel : NULL};
+        rc = st_promql_exec(&opts, &qb, &qry, res);
+        if (rc != ST_ENOMEM) {
+            /* store failures met under partial response */
+            int wrc = ST_OK;
+            pthread_mutex_lock(&run->c.warnings.mu);
+            for (size_t i = 0; i < run->c.warnings.list.n && !wrc; i++)
+                wrc = st_promql_warnings_add(&res->warnings, "%s", run->c.warnings.list.v[i]);
+            pthread_mutex_unlock(&run->c.warnings.mu);
+            if (wrc) rc = wrc;
+        }
+        query_gate_leave(q);
+    }
+    if (store_err) *store_err = run->store_err;
+    query_ctx_destroy(&run->c);
+    free(run);
+    return rc;
 }
 
 /* Prometheus's status codes for its API error types. */
@@ -548,81 +685,61 @@ static int promql_request(query_t *q, const st_http_request_t *req, bool range, 
     if (!method_is(req, "GET") && !method_is(req, "POST"))
         return st_http_respond(resp, 405, ST_HTTP_CT_TEXT, "Method Not Allowed\n");
     req_t r;
-    query_ctx_t c;
-    bool have_ctx = false, gated = false;
     st_promql_result_t res = {0};
-    st_promql_query_t qry = {0};
-    int64_t timeout_ms = q->timeout_ms;
+    st_strlist_t replicas = {0};
+    query_promql_req_t pr = {.timeout_ms = q->timeout_ms, .dedup = true, .partial_response = q->partial_response};
     memset(&r, 0, sizeof r);
     int rc = params_init(&r.p, req);
     /* Prometheus's order: time (start, end, step), timeout; then Thanos's
-     * parameters; the query text and the range checks are the engine's */
+     * parameters; the query text is the engine's */
     if (!rc && !range) {
         const char *t = param(&r.p, "time");
         if (!t || !*t) {
-            qry.start = query_now_ms();
-        } else if ((rc = st_promapi_parse_time(t, &qry.start))) {
+            pr.start = query_now_ms();
+        } else if ((rc = st_promapi_parse_time(t, &pr.start))) {
             st_errwrap(rc, "Invalid time value for 'time'");
             rc = bad_param(q, resp, "time", rc);
         }
-        qry.end = qry.start;
+        pr.end = pr.start;
     }
     if (!rc && range) {
         static const char *const names[] = {"start", "end", "step"};
-        int64_t *dst[] = {&qry.start, &qry.end, &qry.step};
+        int64_t *dst[] = {&pr.start, &pr.end, &pr.step};
         for (int i = 0; i < 3 && !rc; i++) {
             const char *v = param(&r.p, names[i]);
             if (!v) v = "";
             if ((rc = i < 2 ? st_promapi_parse_time(v, dst[i]) : st_promapi_parse_duration(v, dst[i])))
                 rc = bad_param(q, resp, names[i], rc);
+            /* end before start is refused before step is parsed (a step
+             * of INT64_MAX passes the other checks) */
+            else if (i > 0 && (rc = query_promql_check_range(pr.start, pr.end, i == 2 ? pr.step : INT64_MAX)))
+                rc = bad_data(q, resp, st_errdetail(rc));
         }
     }
     const char *to = rc ? NULL : param(&r.p, "timeout");
     if (to && *to) {
         int64_t t;
         if ((rc = st_promapi_parse_duration(to, &t))) rc = bad_param(q, resp, "timeout", rc);
-        else if (t < timeout_ms) timeout_ms = t;
+        else if (t < pr.timeout_ms) pr.timeout_ms = t;
     }
-    if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;
-    if (!rc) {
-        c.deadline_ms = query_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-        rc = parse_thanos(q, &r, &c, true, resp);
-    }
-    if (!rc && !(rc = query_gate_enter(q, c.deadline_ms))) gated = true;
+    if (!rc) rc = parse_thanos(q, &r, &pr.dedup, &pr.partial_response, &replicas, true, resp);
     if (!rc) {
         const char *text = param(&r.p, "query");
-        qry.text = text ? text : "";
-        qry.text_len = strlen(qry.text);
-        st_promql_engine_opts_t opts;
-        st_promql_engine_opts_default(&opts);
-        opts.lookback_delta_ms = q->lookback_delta_ms;
-        opts.max_samples = q->max_samples;
-        /* 0 would mean none: an expired timeout still stops at once */
-        opts.timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
-        st_promql_queryable_t qb = {&c, engine_select};
-        int erc = st_promql_exec(&opts, &qb, &qry, &res);
-        if (erc == ST_ENOMEM) {
-            rc = erc;
-        } else {
-            /* store failures met under partial response */
-            pthread_mutex_lock(&c.warnings.mu);
-            for (size_t i = 0; i < c.warnings.list.n && !rc; i++)
-                rc = st_promql_warnings_add(&res.warnings, "%s", c.warnings.list.v[i]);
-            pthread_mutex_unlock(&c.warnings.mu);
-        }
-        if (!rc) {
+        pr.text = text ? text : "";
+        pr.text_len = strlen(pr.text);
+        pr.replica_labels = (const char *const *)replicas.v;
+        pr.nreplica_labels = replicas.n;
+        rc = query_promql_eval(q, &pr, &res, NULL);
+        if (!rc || res.error) {
             if (res.error) atomic_fetch_add(&q->m.api_errors, 1);
             st_encbuf_t b;
             st_encbuf_init(&b, RESPONSE_MAX);
             st_promql_response_json(&b, &res);
             rc = respond_buf(resp, res.error ? error_status(res.error_type) : 200, &b, "a query result");
         }
-    } else if (rc < 0) {
-        rc = respond_exec_error(q, resp, rc);
     }
-    if (gated) query_gate_leave(q);
     st_promql_result_free(&res);
-    if (have_ctx) query_ctx_destroy(&c);
+    st_strlist_free(&replicas);
     req_free(&r);
     return rc < 0 ? rc : ST_OK;
 }
@@ -679,6 +796,10 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
                   LD(m->api_requests));
     st_put_metric(&b, "strata_query_api_errors_total", "counter", "HTTP API requests answered with an error.", NULL,
                   LD(m->api_errors));
+    st_put_metric(&b, "strata_query_grpc_queries_total", "counter", "QueryService calls (instant and range).", NULL,
+                  LD(m->grpc_queries));
+    st_put_metric(&b, "strata_query_grpc_query_errors_total", "counter",
+                  "QueryService calls answered with an error status.", NULL, LD(m->grpc_query_errors));
     st_put_metric(&b, "thanos_query_concurrent_gate_queries_in_flight", "gauge",
                   "Number of queries that are currently in flight.", NULL, (double)used);
     st_put_metric(&b, "thanos_query_concurrent_gate_queries_max", "gauge", "Maximum number of concurrent queries.",

@@ -5,7 +5,8 @@
  *   info      per round, one thread per endpoint for its Info call;
  *   http      libmicrohttpd's pool serving the API (a request fans out
  *             from its handler thread);
- *   grpc      workers serving the querier's own StoreAPI;
+ *   grpc      workers serving the querier's own StoreAPI and the
+ *             QueryService (a PromQL call evaluates on its worker);
  *   readers   per select, one thread per endpoint reading its Series
  *             stream into a bounded queue (proxy.c);
  *   labels    per label request, one thread per endpoint;
@@ -60,7 +61,7 @@ int query_main(int argc, char **argv) {
          "until the query timeout (default 0)."},
         {"http-address", ST_FLAG_STRING, &http_addr, "Listen host:port for the HTTP API (default 0.0.0.0:10902)."},
         {"grpc-address", ST_FLAG_STRING, &grpc_addr,
-         "Listen host:port for the querier's own StoreAPI (default 0.0.0.0:10901)."},
+         "Listen host:port for the querier's own StoreAPI and the QueryService (default 0.0.0.0:10901)."},
         {"grpc-server-tls-cert", ST_FLAG_STRING, &srv_cert, "TLS certificate for the gRPC server (enables TLS)."},
         {"grpc-server-tls-key", ST_FLAG_STRING, &srv_key, "TLS key for the gRPC server."},
         {"grpc-server-tls-client-ca", ST_FLAG_STRING, &srv_ca,
@@ -155,7 +156,7 @@ int query_main(int argc, char **argv) {
     }
     st_grpc_server_opts_t gopts = {.tls_cert_file = srv_cert, .tls_key_file = srv_key, .tls_client_ca_file = srv_ca};
     if ((rc = st_grpc_server_new(&grpc, &gopts)) || (rc = st_storeapi_register(grpc, &query_store_ops, &q, NULL)) ||
-        (rc = st_grpc_server_start(grpc, grpc_addr, NULL))) {
+        (rc = query_grpc_register(&q, grpc)) || (rc = st_grpc_server_start(grpc, grpc_addr, NULL))) {
         st_log(ST_LOG_ERROR, "starting the gRPC server failed", "err", st_errdetail(rc), NULL);
         goto out;
     }

@@ -1,8 +1,8 @@
 /*
  * query.h — `strata query`, the global querier (Thanos's `thanos query`):
  * fans requests out to StoreAPI endpoints, merges their answers,
- * deduplicates HA replicas and serves the Prometheus HTTP API and, so
- * queriers stack, the StoreAPI itself.
+ * deduplicates HA replicas and serves the Prometheus HTTP API, PromQL over
+ * gRPC (strata.QueryService) and, so queriers stack, the StoreAPI itself.
  *
  *   --store / file SD ──▶ endpoint set (Info every 5 s: health, label
  *                         sets, time range)
@@ -37,6 +37,7 @@
 #include "strata/grpc.h"
 #include "strata/labels.h"
 #include "strata/matcher.h"
+#include "strata/promql_engine.h"
 #include "strata/storeapi.h"
 
 /* Thanos polls Info every 5 s with a 5 s timeout (hidden --endpoint.info-timeout). */
@@ -134,6 +135,7 @@ bool query_target_matches(const query_target_t *t, int64_t mint, int64_t maxt, c
 
 typedef struct {
     atomic_uint_fast64_t series_requests, label_requests, api_requests, api_errors;
+    atomic_uint_fast64_t grpc_queries, grpc_query_errors; /* QueryService calls */
     atomic_uint_fast64_t store_calls, store_failures;
     atomic_uint_fast64_t series_merged, chunks_dropped_identical;
 } query_metrics_t;
@@ -228,10 +230,77 @@ int query_proxy_open(query_t *q, const query_series_req_t *req, query_warnings_t
 int query_proxy_next(query_proxy_t *p, const st_labels_t **lbls, const st_store_chunk_t **chunks, size_t *n);
 void query_proxy_free(query_proxy_t *p); /* abandons unfinished streams; NULL ok */
 
-/* ---- HTTP API (api.c) and StoreAPI (storeapi.c) ---- */
+/* ---- PromQL, the core both APIs call (api.c) ---- */
+
+/* One PromQL query as the HTTP API and the QueryService ask it, already
+ * parsed and checked. Borrowed for the call. */
+typedef struct {
+    const char *text; /* need not be NUL-terminated */
+    size_t text_len;
+    int64_t start, end, step; /* ms; an instant query: start == end, step 0 */
+    int64_t timeout_ms;       /* the caller caps it at --query.timeout; <= 0 = expired */
+    bool dedup;
+    const char *const *replica_labels; /* nreplica_labels > 0: instead of --query.replica-label */
+    size_t nreplica_labels;
+    bool partial_response;
+    int64_t lookback_delta_ms; /* 0 = --query.lookback-delta */
+    /* Polled on the calling thread (at most every QUERY_CANCEL_POLL_MS)
+     * while the stores answer: true stops the query (ST_ECANCELED). NULL =
+     * never. */
+    bool (*cancelled)(void *arg);
+    void *cancelled_arg;
+} query_promql_req_t;
+
+#define QUERY_CANCEL_POLL_MS 50
+/* Prometheus's API refuses range queries with more points per series. */
+#define QUERY_MAX_POINTS_PER_SERIES 11000
+
+/* Prometheus's query_range checks, in its order and with its texts:
+ * end before start, step <= 0, more than 11,000 points. ST_EINVAL. */
+int query_promql_check_range(int64_t start, int64_t end, int64_t step);
+
+/* Evaluate r: a request context (deadline now + timeout, dedup, replica
+ * labels, partial response), a --query.max-concurrent slot, the engine
+ * (--query.lookback-delta / r's, --query.max-samples) over query_select,
+ * the stores' warnings merged into res->warnings. *res is the caller's
+ * either way (st_promql_result_free). 0, or an ST_E* code with res->error and
+ * res->error_type set as the engine sets them (a slot not found before
+ * the deadline: "timeout"); res->error stays NULL only when there was no
+ * memory for it: callers answer that as an internal error.
+ * *store_err (may be NULL) receives the first error the stores' series
+ * sets returned (0 if none), so callers can tell a failed fan-out from a
+ * failed evaluation. */
+int query_promql_eval(query_t *q, const query_promql_req_t *r, st_promql_result_t *res, int *store_err);
+
+/* ---- HTTP API (api.c), StoreAPI (storeapi.c), QueryService (grpc_query.c) ---- */
 
 struct st_http_server;
 int query_api_register(query_t *q, struct st_http_server *srv);
 extern const st_storeapi_ops_t query_store_ops; /* ctx = query_t * */
+
+/* A QueryService request (strata.InstantQueryRequest or
+ * strata.RangeQueryRequest), unpacked by protobuf-c (bounds-checked) and
+ * checked as Prometheus's and Thanos's APIs check their parameters. */
+typedef struct {
+    void *msg; /* the protobuf-c message, owned; the strings below point into it */
+    bool range;
+    const char *text;
+    int64_t start, end, step;         /* ms; instant: start == end, step 0 */
+    int64_t timeout_ms;               /* >= 0; 0 = --query.timeout */
+    bool dedup, partial_response_disabled;
+    const char *const *replica_labels; /* nreplica_labels > 0: instead of the flag */
+    size_t nreplica_labels;
+    int64_t lookback_delta_ms;        /* >= 0; 0 = --query.lookback-delta */
+    int64_t max_source_resolution_ms; /* 0 raw, -1 auto, > 0 a window: raw is all there is */
+} query_grpc_req_t;
+
+/* ST_EINVAL with the message for the client (Prometheus's text where it
+ * has one) on bytes that do not decode or values it refuses. */
+int query_grpc_req_decode(bool range, const uint8_t *buf, size_t len, query_grpc_req_t *out);
+void query_grpc_req_free(query_grpc_req_t *r); /* NULL ok */
+
+/* /strata.QueryService/EvaluateInstantQuery and EvaluateRangeQuery on
+ * srv, served with q (which must outlive the server). */
+int query_grpc_register(query_t *q, st_grpc_server_t *srv);
 
 #endif

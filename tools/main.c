@@ -39,6 +39,11 @@ static const cmd_t promql_cmds[] = {
     {"query", tools_promql_query, "Evaluate a PromQL query over a data directory's blocks; print the API's JSON."},
 };
 
+static const cmd_t query_cmds[] = {
+    {"instant", tools_query_instant, "Instant PromQL query through a querier's QueryService (gRPC); print the API's JSON."},
+    {"range", tools_query_range, "Range PromQL query through a querier's QueryService (gRPC); print the API's JSON."},
+};
+
 static const struct {
     const char *name;
     const cmd_t *cmds;
@@ -48,6 +53,7 @@ static const struct {
     {"bucket", bucket_cmds, sizeof bucket_cmds / sizeof bucket_cmds[0]},
     {"store", store_cmds, sizeof store_cmds / sizeof store_cmds[0]},
     {"promql", promql_cmds, sizeof promql_cmds / sizeof promql_cmds[0]},
+    {"query", query_cmds, sizeof query_cmds / sizeof query_cmds[0]},
 };
 
 static void usage(FILE *f) {
@@ -91,7 +97,7 @@ int tools_main(int argc, char **argv) {
     size_t g = 0, ng = sizeof groups / sizeof groups[0];
     while (g < ng && strcmp(argv[1], groups[g].name) != 0) g++;
     if (g == ng) {
-        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket, store, promql)\n", argv[1]);
+        fprintf(stderr, "strata tools: unknown command \"%s\" (have: tsdb, bucket, store, promql, query)\n", argv[1]);
         return 2;
     }
     if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {

@@ -25,6 +25,8 @@ int tools_store_label_names(int argc, char **argv);
 int tools_store_label_values(int argc, char **argv);
 int tools_store_info(int argc, char **argv);
 int tools_promql_query(int argc, char **argv);
+int tools_query_instant(int argc, char **argv);
+int tools_query_range(int argc, char **argv);
 
 /* Print "strata tools <group> <cmd>: <detail>" for a failed call; returns 1. */
 int tools_fail_in(const char *group, const char *cmd, int rc);
