@@ -62,6 +62,11 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Steps between deadline checks inside one series: a step of
+ * quantile_over_time over a long window can take 100 us, and a timeout
+ * should be noticed within tens of ms; a check costs one vDSO clock read. */
+#define EV_CHECK_EVERY 0xff
+
 int ev_check_done(ev_t *ev) {
     if (ev->q->cancel && atomic_load(ev->q->cancel))
         return st_errorf(ST_ECANCELED, "query was canceled in expression evaluation");
@@ -860,7 +865,7 @@ static int eval_vs(ev_t *ev, enode_t *n, mat_t *out) {
         for (uint64_t k = 0; k < nsteps; k++) {
             int64_t ts = step_ts(ev, k), t;
             double v;
-            if ((k & 0xffff) == 0xffff && (rc = ev_check_done(ev))) return rc;
+            if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) return rc;
             if (!sample_at(ev, s, &cur, sat_sub(ts, n->offset), &t, &v)) continue;
             if (ev->cur >= ev->max) return ev_too_many();
             if (!o && (rc = mat_push(out, s->m, &o))) return rc;
@@ -1098,7 +1103,7 @@ static int eval_call(ev_t *ev, enode_t *n, mat_t *out) {
         ser_t o = {metric, NULL, 0, 0};
         for (uint64_t k = 0; k < nsteps; k++) {
             int64_t ts = step_ts(ev, k);
-            if ((k & 0xffff) == 0xffff && (rc = ev_check_done(ev))) {
+            if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) {
                 free(o.p);
                 goto out;
             }
