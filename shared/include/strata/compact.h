@@ -102,8 +102,9 @@ typedef struct {
 typedef struct {
     /* Overlapping chunks of one series: true = Thanos's penalty dedup (for
      * HA replicas: keeps one replica, switches on gaps); false = a plain
-     * merge by timestamp (equal timestamps: the first source wins), as
-     * Prometheus's vertical compaction. */
+     * merge by timestamp (equal timestamps: the chunk that starts first
+     * wins, then the earlier source in src), as Prometheus's vertical
+     * compaction. */
     bool penalty_dedup;
     /* The output's thanos section (labels = group labels, resolution);
      * NULL = none. Copied. source is set to "compactor". */
