@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blockgen.h"
 #include "strata/block.h"
 #include "strata/err.h"
 #include "strata/grpc.h"
@@ -52,15 +53,32 @@ static double median(double *v, int n) {
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* http_requests_total grows by 0-99 per sample; one xorshift stream over
+ * all samples in blockgen's order. */
+typedef struct {
+    uint64_t rng;
+    double *val;
+} counters_t;
+
+static double next_value(void *ctx, size_t i, int64_t t) {
+    (void)t;
+    counters_t *c = ctx;
+    c->rng ^= c->rng << 13, c->rng ^= c->rng >> 7, c->rng ^= c->rng << 17;
+    return c->val[i] += (double)(c->rng % 100);
+}
+
 static int gen(const char *dir, long nseries, long days, long step_s) {
     static const char *const methods[] = {"GET", "POST", "PUT", "DELETE"};
     static const char *const codes[] = {"200", "404", "500"};
     int64_t end = ((int64_t)time(NULL) * 1000 / BLOCK_MS) * BLOCK_MS;
     int64_t start = end - (int64_t)days * 12 * BLOCK_MS;
     st_labels_t *lbls = calloc((size_t)nseries, sizeof *lbls);
-    double *val = calloc((size_t)nseries, sizeof *val);
+    counters_t c = {0x9e3779b97f4a7c15ULL, calloc((size_t)nseries, sizeof *c.val)};
     int rc = 0;
-    if (!lbls || !val) return fail("gen", st_errorf(ST_ENOMEM, "%ld series", nseries));
+    if (!lbls || !c.val) {
+        rc = st_errorf(ST_ENOMEM, "%ld series", nseries);
+        goto out;
+    }
     for (long i = 0; i < nseries; i++) {
         char job[32], inst[32];
         snprintf(job, sizeof job, "api-%ld", i % 10);
@@ -72,24 +90,11 @@ static int gen(const char *dir, long nseries, long days, long step_s) {
                           {"method", methods[(i / 3) % 4], 6, strlen(methods[(i / 3) % 4])}};
         if ((rc = st_labels_from_pairs(&lbls[i], l, 5))) goto out;
     }
-    uint64_t rng = 0x9e3779b97f4a7c15ULL;
-    for (int64_t b = start; b < end; b += BLOCK_MS) {
-        st_block_builder_t *bb = NULL;
-        if ((rc = st_block_builder_new(&bb, BLOCK_MS))) goto out;
-        for (long i = 0; i < nseries && !rc; i++)
-            for (int64_t t = b; t < b + BLOCK_MS && !rc; t += step_s * 1000) {
-                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-                val[i] += (double)(rng % 100);
-                rc = st_block_builder_append(bb, &lbls[i], t, val[i]);
-            }
-        if (!rc) rc = st_block_builder_write(bb, dir, NULL);
-        st_block_builder_free(bb);
-        if (rc) goto out;
-    }
+    rc = bench_gen_blocks(dir, lbls, (size_t)nseries, NULL, start, end, step_s * 1000, next_value, &c);
 out:
-    for (long i = 0; i < nseries; i++) st_labels_free(&lbls[i]);
+    for (long i = 0; lbls && i < nseries; i++) st_labels_free(&lbls[i]);
     free(lbls);
-    free(val);
+    free(c.val);
     return rc ? fail("gen", rc) : 0;
 }
 
