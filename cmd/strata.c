@@ -2,8 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "scraper.h"
+#include "compactor.h"
 #include "query.h"
+#include "scraper.h"
 #include "sidecar.h"
 #include "store.h"
 #include "tools.h"
@@ -13,6 +14,7 @@ static const struct {
     int (*fn)(int, char **);
     const char *help;
 } commands[] = {
+    {"compact", compact_main, "Compact, deduplicate, downsample and apply retention to bucket blocks."},
     {"query", query_main, "Query StoreAPI endpoints as one: fan-out, HA dedup, Prometheus HTTP API (PromQL pending)."},
     {"scraper", scraper_main, "Scrape targets as Prometheus does into a local TSDB (head + WAL + blocks)."},
     {"sidecar", sidecar_main, "Ship Prometheus blocks to object storage (meta.json last)."},
@@ -20,17 +22,10 @@ static const struct {
     {"tools", tools_main, "Offline tools: tsdb (create-blocks-from, dump, analyze, list), bucket (ls, inspect, verify, cleanup, download)."},
 };
 
-/* Components still being built; listed so users know where they are going. */
-static const char *const planned[] = {
-    "compact    Compaction, downsampling, retention in the bucket.",
-};
-
 static void usage(FILE *f) {
     fprintf(f, "usage: strata <command> [flags] [args]\n\nA Prometheus/Thanos-compatible metrics store.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\nNot available yet:\n");
-    for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) fprintf(f, "  %s\n", planned[i]);
     fprintf(f, "\nRun 'strata <command> --help' for a command's flags.\n");
 }
 
@@ -45,13 +40,6 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
-    for (size_t i = 0; i < sizeof planned / sizeof planned[0]; i++) {
-        size_t n = strlen(argv[1]);
-        if (strncmp(planned[i], argv[1], n) == 0 && planned[i][n] == ' ') {
-            fprintf(stderr, "strata %s: not available in this build yet\n", argv[1]);
-            return 2;
-        }
-    }
     fprintf(stderr, "strata: unknown command \"%s\"\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -10,17 +10,12 @@
 
 #include "strata/bucket.h"
 #include "strata/buf.h"
+#include "strata/downsample.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
 #include "strata/flags.h"
 #include "strata/textfmt.h"
 #include "tools_int.h"
-
-/* Blocks of Thanos's default downsampling schedule: raw blocks spanning
- * 40h get a 5m version, 5m blocks spanning 10d a 1h version. */
-#define DOWNSAMPLE_RANGE_RAW ((int64_t)40 * 3600 * 1000)
-#define DOWNSAMPLE_RANGE_5M ((int64_t)10 * 24 * 3600 * 1000)
-#define RES_5M ((int64_t)5 * 60 * 1000)
 
 typedef struct {
     const char *file, *yaml;
@@ -178,8 +173,8 @@ static int by_from(const void *x, const void *y) {
  * enough to be downsampled; "-" when it never will be. */
 static void until_down(char *out, size_t cap, const st_bucket_block_t *b) {
     int64_t range = b->meta.max_time - b->meta.min_time, need = -1;
-    if (b->thanos.resolution == 0) need = DOWNSAMPLE_RANGE_RAW;
-    else if (b->thanos.resolution == RES_5M) need = DOWNSAMPLE_RANGE_5M;
+    if (b->thanos.resolution == ST_RES_RAW) need = ST_DOWNSAMPLE_RANGE_5M;
+    else if (b->thanos.resolution == ST_RES_5M) need = ST_DOWNSAMPLE_RANGE_1H;
     if (need < 0) snprintf(out, cap, "-");
     else tools_fmt_duration(out, cap, need - range);
 }
@@ -389,6 +384,19 @@ int tools_bucket_verify(int argc, char **argv) {
 
 /* ---- cleanup ---- */
 
+static void cleanup_event(void *ctx, const st_cleanup_event_t *ev) {
+    (void)ctx;
+    char id[ST_ULID_TEXT_LEN + 1], age[64];
+    st_ulid_format(&ev->block->id, id);
+    tools_fmt_duration(age, sizeof age, ev->age_ms);
+    switch (ev->action) {
+    case ST_CLEANUP_KEPT: printf("%s  keeping %s: %s old, younger than --delete-delay\n", id, ev->what, age); break;
+    case ST_CLEANUP_WOULD_DELETE: printf("%s  would delete %s (%s old)\n", id, ev->what, age); break;
+    case ST_CLEANUP_DELETED: printf("%s  deleted %s (%s old)\n", id, ev->what, age); break;
+    case ST_CLEANUP_FAILED: fprintf(stderr, "%s: %s: %s\n", id, ev->what, ev->err); break;
+    }
+}
+
 int tools_bucket_cleanup(int argc, char **argv) {
     objflags_t o = {0};
     int64_t delay = (int64_t)48 * 3600 * 1000;
@@ -408,54 +416,15 @@ int tools_bucket_cleanup(int argc, char **argv) {
     if (code) return code < 0 ? 0 : code;
     st_objstore_t *bkt = NULL;
     st_bucket_block_t *v = NULL;
-    size_t n = 0, deleted = 0, failed = 0;
+    size_t n = 0;
     if ((code = list_blocks("cleanup", &o, ST_BUCKET_LIST_MARKERS, &bkt, &v, &n))) return code;
-    int64_t now = now_ms();
-    for (size_t i = 0; i < n; i++) {
-        const st_bucket_block_t *b = &v[i];
-        char id[ST_ULID_TEXT_LEN + 1], age[64];
-        st_ulid_format(&b->id, id);
-        const char *what;
-        int64_t since;
-        if (b->deletion_marked) {
-            what = "block marked for deletion";
-            since = b->deletion_time_s * 1000;
-        } else if (b->partial) {
-            what = "partial upload";
-            int rc = st_bucket_block_last_modified(bkt, &b->id, &since);
-            if (rc) {
-                fprintf(stderr, "%s: skipped: %s\n", id, st_errdetail(rc));
-                failed++;
-                continue;
-            }
-            /* a backend without modification times: the ULID's time is
-             * when the block was made, never later than its upload */
-            if (!since) since = (int64_t)st_ulid_time(&b->id);
-        } else {
-            continue;
-        }
-        tools_fmt_duration(age, sizeof age, now - since);
-        if (now - since < delay) {
-            printf("%s  keeping %s: %s old, younger than --delete-delay\n", id, what, age);
-            continue;
-        }
-        if (dry_run) {
-            printf("%s  would delete %s (%s old)\n", id, what, age);
-            continue;
-        }
-        int rc = st_bucket_delete_block(bkt, &b->id);
-        if (rc) {
-            fprintf(stderr, "%s: deleting %s failed: %s\n", id, what, st_errdetail(rc));
-            failed++;
-            continue;
-        }
-        printf("%s  deleted %s (%s old)\n", id, what, age);
-        deleted++;
-    }
-    printf("cleanup: %zu block(s) deleted, %zu failure(s)\n", deleted, failed);
+    st_cleanup_stats_t cs = {0};
+    int rc = st_bucket_cleanup(bkt, v, n, delay, now_ms(), dry_run, NULL, cleanup_event, NULL, &cs);
+    if (rc) code = tools_fail_in("bucket", "cleanup", rc);
+    else printf("cleanup: %zu block(s) deleted, %zu failure(s)\n", cs.deleted, cs.failed);
     st_bucket_blocks_free(v, n);
     st_objstore_close(bkt);
-    return failed ? 1 : 0;
+    return code ? code : cs.failed ? 1 : 0;
 }
 
 /* ---- download ---- */

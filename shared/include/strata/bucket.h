@@ -6,6 +6,7 @@
  *   <ULID>/meta.json              Prometheus meta + "thanos" section; written LAST
  *   <ULID>/deletion-mark.json     optional markers
  *   <ULID>/no-compact-mark.json
+ *   <ULID>/no-downsample-mark.json
  *
  * Upload order is chunks, index, meta.json, so a block directory without
  * meta.json is a partial upload (still going, or aborted) and readers skip
@@ -26,11 +27,14 @@
 #include "strata/labels.h"
 #include "strata/meta.h"
 #include "strata/objstore.h"
+#include "strata/relabel.h"
 #include "strata/ulid.h"
 
 #define ST_BUCKET_DELETION_MARK "deletion-mark.json"
 #define ST_BUCKET_NO_COMPACT_MARK "no-compact-mark.json"
+#define ST_BUCKET_NO_DOWNSAMPLE_MARK "no-downsample-mark.json"
 #define ST_THANOS_SOURCE_SIDECAR "sidecar"
+#define ST_THANOS_SOURCE_COMPACTOR "compactor"
 /* meta.json objects above this are refused (Thanos lists every file). */
 #define ST_BUCKET_META_MAX ((size_t)16 << 20)
 
@@ -68,17 +72,21 @@ void st_thanos_free(st_thanos_t *t); /* NULL ok */
 
 /* ---- markers ---- */
 
-typedef enum { ST_MARK_DELETION, ST_MARK_NO_COMPACT } st_mark_kind_t;
+typedef enum { ST_MARK_DELETION, ST_MARK_NO_COMPACT, ST_MARK_NO_DOWNSAMPLE } st_mark_kind_t;
 
-/* deletion-mark.json:   {"id":"<ULID>","version":1,"details":"..","deletion_time":<unix s>}
- * no-compact-mark.json: {"id":"<ULID>","version":1,"details":"..","no_compact_time":<unix s>,"reason":".."}
+/* deletion-mark.json:      {"id":"<ULID>","version":1,"details":"..","deletion_time":<unix s>}
+ * no-compact-mark.json:    {"id":"<ULID>","version":1,"details":"..","no_compact_time":<unix s>,"reason":".."}
+ * no-downsample-mark.json: {"id":"<ULID>","version":1,"details":"..","no_downsample_time":<unix s>,"reason":".."}
  * (details omitted when empty). */
 typedef struct {
     st_ulid_t id;
     int64_t time_s;
     char *details; /* owned, may be NULL */
-    char *reason;  /* owned; no-compact only ("manual", ...) */
+    char *reason;  /* owned; no-compact / no-downsample only ("manual", ...) */
 } st_marker_t;
+
+/* The marker's object name ("deletion-mark.json", ...). */
+const char *st_marker_filename(st_mark_kind_t kind);
 
 int st_marker_encode(st_mark_kind_t kind, const st_marker_t *m, char **out, size_t *len);
 int st_marker_parse(st_mark_kind_t kind, const char *json, size_t len, const char *name, st_marker_t *out);
@@ -121,7 +129,7 @@ typedef struct {
     char *meta_err;     /* owned */
     st_meta_t meta;     /* valid when !partial && !meta_rc */
     st_thanos_t thanos; /* likewise */
-    bool deletion_marked, no_compact_marked; /* only with ST_BUCKET_LIST_MARKERS */
+    bool deletion_marked, no_compact_marked, no_downsample_marked; /* only with ST_BUCKET_LIST_MARKERS */
     int64_t deletion_time_s;
     char *marker_err;   /* owned; set when a marker exists but is unreadable (it then counts as absent) */
 } st_bucket_block_t;
@@ -133,6 +141,44 @@ typedef struct {
  * marker is recorded in the entry (meta_rc / meta_err). */
 int st_bucket_list(st_objstore_t *s, unsigned flags, st_bucket_block_t **out, size_t *n);
 void st_bucket_blocks_free(st_bucket_block_t *v, size_t n);
+
+/* Thanos's selector sharding (--selector.relabel-config): the block's
+ * external labels, without those named in drop[0..ndrop) (the compactor's
+ * replica labels, so HA replicas land on one shard), plus __block_id=<ULID>
+ * go through r. *keep = false when the rules drop the set or leave no
+ * label. r NULL keeps every block. */
+int st_bucket_block_selected(const st_relabel_t *r, const st_bucket_block_t *b, const char *const *drop, size_t ndrop,
+                             bool *keep);
+
+/* ---- cleanup ---- */
+
+/* What st_bucket_cleanup did with one block it considered. */
+typedef enum { ST_CLEANUP_KEPT, ST_CLEANUP_DELETED, ST_CLEANUP_WOULD_DELETE, ST_CLEANUP_FAILED } st_cleanup_action_t;
+
+typedef struct {
+    const st_bucket_block_t *block;
+    const char *what;   /* "block marked for deletion" or "partial upload" */
+    int64_t age_ms;     /* since the deletion mark / the newest object; 0 when FAILED before it was known */
+    st_cleanup_action_t action;
+    const char *err;    /* FAILED: what went wrong (borrowed for the call) */
+} st_cleanup_event_t;
+
+typedef struct {
+    size_t deleted, kept, failed;
+} st_cleanup_stats_t;
+
+/* Thanos's blocks cleaner and aborted-upload cleaner over a listing made
+ * with ST_BUCKET_LIST_MARKERS: a block marked for deletion at least
+ * delay_ms before now_ms, and a partial upload whose newest object (the
+ * ULID's time when the backend has no modification times) is at least
+ * delay_ms old, are deleted (st_bucket_delete_block); others are kept.
+ * dry_run only reports. fn (may be NULL) hears of every deletion-marked or
+ * partial block. `stop` (may be NULL) ends the walk early. Failures are
+ * counted and reported, not returned: one block's trouble never stops the
+ * others. */
+int st_bucket_cleanup(st_objstore_t *s, const st_bucket_block_t *v, size_t n, int64_t delay_ms, int64_t now_ms,
+                      bool dry_run, const atomic_bool *stop, void (*fn)(void *ctx, const st_cleanup_event_t *ev),
+                      void *ctx, st_cleanup_stats_t *stats);
 
 /* ---- verification ---- */
 

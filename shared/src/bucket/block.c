@@ -401,25 +401,20 @@ static int load_entry(st_objstore_t *s, unsigned flags, st_bucket_block_t *b) {
         }
     }
     if (!(flags & ST_BUCKET_LIST_MARKERS)) return ST_OK;
-    st_marker_t mk;
-    rc = st_bucket_read_marker(s, ST_MARK_DELETION, &b->id, &mk);
-    if (rc == ST_OK) {
-        b->deletion_marked = true;
-        b->deletion_time_s = mk.time_s;
-        st_marker_free(&mk);
-    } else if (rc == ST_ECORRUPT) {
-        if ((rc = record_err(&b->marker_err, rc))) return rc;
-    } else if (rc != ST_ENOTFOUND) {
-        return rc;
-    }
-    rc = st_bucket_read_marker(s, ST_MARK_NO_COMPACT, &b->id, &mk);
-    if (rc == ST_OK) {
-        b->no_compact_marked = true;
-        st_marker_free(&mk);
-    } else if (rc == ST_ECORRUPT) {
-        if ((rc = record_err(&b->marker_err, rc))) return rc;
-    } else if (rc != ST_ENOTFOUND) {
-        return rc;
+    static const st_mark_kind_t kinds[] = {ST_MARK_DELETION, ST_MARK_NO_COMPACT, ST_MARK_NO_DOWNSAMPLE};
+    bool *seen[] = {&b->deletion_marked, &b->no_compact_marked, &b->no_downsample_marked};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        st_marker_t mk;
+        rc = st_bucket_read_marker(s, kinds[k], &b->id, &mk);
+        if (rc == ST_OK) {
+            *seen[k] = true;
+            if (kinds[k] == ST_MARK_DELETION) b->deletion_time_s = mk.time_s;
+            st_marker_free(&mk);
+        } else if (rc == ST_ECORRUPT) {
+            if ((rc = record_err(&b->marker_err, rc))) return rc;
+        } else if (rc != ST_ENOTFOUND) {
+            return rc;
+        }
     }
     return ST_OK;
 }

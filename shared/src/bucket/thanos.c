@@ -195,9 +195,22 @@ out:
 
 /* ---- markers ---- */
 
-static const char *time_key(st_mark_kind_t k) { return k == ST_MARK_DELETION ? "deletion_time" : "no_compact_time"; }
-static const char *mark_file(st_mark_kind_t k) {
-    return k == ST_MARK_DELETION ? ST_BUCKET_DELETION_MARK : ST_BUCKET_NO_COMPACT_MARK;
+static const char *time_key(st_mark_kind_t k) {
+    switch (k) {
+    case ST_MARK_DELETION: return "deletion_time";
+    case ST_MARK_NO_COMPACT: return "no_compact_time";
+    case ST_MARK_NO_DOWNSAMPLE: break;
+    }
+    return "no_downsample_time";
+}
+
+const char *st_marker_filename(st_mark_kind_t k) {
+    switch (k) {
+    case ST_MARK_DELETION: return ST_BUCKET_DELETION_MARK;
+    case ST_MARK_NO_COMPACT: return ST_BUCKET_NO_COMPACT_MARK;
+    case ST_MARK_NO_DOWNSAMPLE: break;
+    }
+    return ST_BUCKET_NO_DOWNSAMPLE_MARK;
 }
 
 int st_marker_encode(st_mark_kind_t kind, const st_marker_t *m, char **out, size_t *len) {
@@ -207,10 +220,11 @@ int st_marker_encode(st_mark_kind_t kind, const st_marker_t *m, char **out, size
     bool ok = o && set_new(o, "id", json_string(id)) && set_new(o, "version", json_integer(1)) &&
               (!m->details || !m->details[0] || set_new(o, "details", json_string(m->details))) &&
               set_new(o, time_key(kind), json_integer(m->time_s)) &&
-              (kind != ST_MARK_NO_COMPACT || set_new(o, "reason", json_string(m->reason ? m->reason : "manual")));
+              (kind == ST_MARK_DELETION || set_new(o, "reason", json_string(m->reason ? m->reason : "manual")));
     *out = ok ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!*out) return st_errorf(ST_ENOMEM, "%s of %s: encoding (is details valid UTF-8?)", mark_file(kind), id);
+    if (!*out)
+        return st_errorf(ST_ENOMEM, "%s of %s: encoding (is details valid UTF-8?)", st_marker_filename(kind), id);
     *len = strlen(*out);
     return ST_OK;
 }
@@ -261,7 +275,7 @@ void st_marker_free(st_marker_t *m) {
 }
 
 int st_bucket_write_marker(st_objstore_t *s, st_mark_kind_t kind, const st_marker_t *m) {
-    char *json = NULL, *obj = bucket_obj_name(&m->id, mark_file(kind));
+    char *json = NULL, *obj = bucket_obj_name(&m->id, st_marker_filename(kind));
     size_t len = 0;
     int rc = obj ? st_marker_encode(kind, m, &json, &len) : st_errorf(ST_ENOMEM, "marker name");
     if (!rc) rc = st_objstore_upload(s, obj, json, len);
@@ -272,7 +286,7 @@ int st_bucket_write_marker(st_objstore_t *s, st_mark_kind_t kind, const st_marke
 
 int st_bucket_read_marker(st_objstore_t *s, st_mark_kind_t kind, const st_ulid_t *id, st_marker_t *out) {
     memset(out, 0, sizeof *out);
-    char *obj = bucket_obj_name(id, mark_file(kind));
+    char *obj = bucket_obj_name(id, st_marker_filename(kind));
     if (!obj) return st_errorf(ST_ENOMEM, "marker name");
     uint8_t *buf = NULL;
     size_t len = 0;
