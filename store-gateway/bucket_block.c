@@ -18,7 +18,8 @@
  *                   an entry the length prefix shows larger is read again
  *   chunk           <ULID>/chunks/NNNNNN at the ref's offset (segment =
  *                   ref >> 32 indexes the sorted segment files): uvarint len
- *                   | encoding | data | crc; read up to the next wanted
+ *                   | encoding (1 XOR, 0xff AggrChunk of a downsampled
+ *                   block: downsample.h) | data | crc; read up to the next wanted
  *                   chunk when within 16000 bytes, else with a guess (4 x
  *                   the block's mean chunk, at least 2 KiB, at most 16000
  *                   bytes) cut at the segment's end; read again when larger
@@ -38,6 +39,7 @@
 #include "strata/buf.h"
 #include "strata/chunks.h"
 #include "strata/crc32c.h"
+#include "strata/downsample.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
 #include "strata/log.h"
@@ -693,8 +695,10 @@ static int chunk_slice(void *ctx, size_t idx, const uint8_t *p, size_t avail) {
         if ((rc = bufs_push(s->bufs, again))) return rc;
         rc = st_chunk_decode_entry(again, alen, what, &enc, &r->data, &r->len, &need);
     }
-    if (!rc && enc != CHUNK_ENC_XOR)
-        rc = st_errorf(ST_EUNSUPPORTED, "%s: chunk encoding %u (only XOR chunks are served)", what, enc);
+    if (!rc && enc != CHUNK_ENC_XOR && enc != ST_CHUNK_ENC_AGGR)
+        rc = st_errorf(ST_EUNSUPPORTED, "%s: chunk encoding %u (only XOR chunks and AggrChunks are served)", what,
+                       enc);
+    r->enc = enc;
     return rc;
 }
 

@@ -18,6 +18,7 @@
 
 #include "store.h"
 #include "strata/buf.h"
+#include "strata/downsample.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
 #include "strata/flags.h"
@@ -42,8 +43,12 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
     (void)req;
     store_t *st = &a->st;
     const store_metrics_t *m = &st->m;
+    /* loaded blocks by resolution: raw, 5m, 1h (sync admits no other) */
+    size_t by_res[3] = {0};
     pthread_mutex_lock(&st->mu);
     size_t nblocks = st->nblocks;
+    for (size_t i = 0; i < nblocks; i++)
+        by_res[st->blocks[i]->resolution == ST_RES_RAW ? 0 : st->blocks[i]->resolution == ST_RES_5M ? 1 : 2]++;
     pthread_mutex_unlock(&st->mu);
     st_cache_stats_t cs;
     st_cache_stats(st->cache, &cs);
@@ -52,6 +57,14 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
     /* Thanos's names where Thanos has the same metric */
     st_put_metric(&b, "thanos_bucket_store_blocks_loaded", "gauge", "Number of currently loaded blocks.", NULL,
                   (double)nblocks);
+    st_put_metric_head(&b, "strata_store_blocks_loaded_by_resolution", "gauge",
+                       "Loaded blocks by downsampling resolution (ms; 0 = raw).");
+    st_put_metric(&b, "strata_store_blocks_loaded_by_resolution", NULL, NULL, "{resolution=\"0\"}",
+                  (double)by_res[0]);
+    st_put_metric(&b, "strata_store_blocks_loaded_by_resolution", NULL, NULL, "{resolution=\"300000\"}",
+                  (double)by_res[1]);
+    st_put_metric(&b, "strata_store_blocks_loaded_by_resolution", NULL, NULL, "{resolution=\"3600000\"}",
+                  (double)by_res[2]);
     st_put_metric(&b, "thanos_bucket_store_block_loads_total", "counter",
                   "Total number of remote block loading attempts.", NULL,
                   LD(m->block_loads) + LD(m->block_load_failures));

@@ -1,8 +1,10 @@
 /* The StoreAPI of the store gateway (st_storeapi_ops_t).
  *
- * Series: the blocks overlapping the request whose external labels agree
- * with the matchers are read one after another: postings, then series
- * entries in batches, keeping the series with a chunk overlapping the
+ * Series: per external label set agreeing with the matchers, the blocks
+ * chosen for the request's range and max_resolution_window
+ * (store_blocks_for: Thanos's getFor, coarsest allowed resolution first,
+ * gaps filled from finer ones) are read one after another: postings, then
+ * series entries in batches, keeping the series with a chunk overlapping the
  * range (chunks outside it are dropped, as Thanos does; samples outside it
  * inside a kept chunk are sent). Labels carry the block's external labels.
  * The kept series of all blocks are sorted by those labels (adding
@@ -10,15 +12,19 @@
  * enough), equal label sets become one series with chunks by mint, and
  * chunks are fetched batch by batch just before the series are sent, so a
  * query holds the labels and chunk metas of what it matches plus one batch
- * of chunk bytes. */
+ * of chunk bytes. An XOR chunk goes out as AggrChunk.raw; an AggrChunk of a
+ * downsampled block as the requested aggregates only (Thanos's
+ * populateChunk: none requested = an empty chunk, a missing one = error). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "store.h"
+#include "strata/downsample.h"
 #include "strata/err.h"
 #include "strata/log.h"
 #include "strata/postings.h"
+#include "strata/textfmt.h"
 
 #define SERIES_BATCH 10000      /* series entries decoded per round (Thanos's default) */
 #define SEND_BATCH_CHUNKS 20000 /* chunk bytes fetched per sending round */
@@ -86,6 +92,13 @@ static bool block_matches(const store_block_t *b, const st_matchers_t *bm) {
     return true;
 }
 
+/* Blocks grouped by external label set. */
+static int block_ext_cmp(const void *x, const void *y) {
+    const store_block_t *a = *(store_block_t *const *)x, *b = *(store_block_t *const *)y;
+    int c = st_labels_cmp(&a->ext, &b->ext);
+    return c ? c : st_ulid_cmp(&a->id, &b->id);
+}
+
 /* Blocks overlapping [mint, maxt] (block ranges are [min, max)). */
 static bool block_overlaps(const store_block_t *b, int64_t mint, int64_t maxt) {
     return b->min_time <= maxt && b->max_time > mint;
@@ -141,8 +154,53 @@ out:
     return rc;
 }
 
+static const char *const aggr_names[ST_AGGR_N] = {"raw", "count", "sum", "min", "max", "counter"};
+
+int store_aggr_chunk(const uint8_t *p, size_t len, uint32_t aggregates, st_store_chunk_t *out) {
+    st_store_chunk_t all = {0};
+    int rc = st_aggr_chunk_decode(p, len, &all);
+    if (rc) return rc;
+    for (int a = ST_AGGR_COUNT; a <= ST_AGGR_COUNTER; a++) {
+        if (!(aggregates & (1u << a))) continue;
+        if (!all.data[a]) return st_errorf(ST_ECORRUPT, "aggregate %s does not exist", aggr_names[a]);
+        out->data[a] = all.data[a];
+        out->len[a] = all.len[a];
+    }
+    return ST_OK;
+}
+
+/* The entry of e[0..n) whose chunk landed in slot `slot`. */
+static const entry_t *slot_owner(const entry_t *e, size_t n, size_t slot) {
+    for (size_t i = 0; i < n; i++)
+        if (slot >= e[i].cbase && slot < e[i].cbase + e[i].nchunks) return &e[i];
+    return NULL;
+}
+
+/* A fetched chunk into its slot: XOR data as raw, an AggrChunk as the
+ * requested aggregates. Errors name the block and the series. */
+static int put_chunk(const entry_t *e, size_t n, const store_chunk_req_t *r, uint32_t aggregates,
+                     st_store_chunk_t *slot) {
+    if (r->enc != ST_CHUNK_ENC_AGGR) {
+        slot->data[ST_AGGR_RAW] = r->data;
+        slot->len[ST_AGGR_RAW] = r->len;
+        return ST_OK;
+    }
+    int rc = store_aggr_chunk(r->data, r->len, aggregates, slot);
+    if (rc) {
+        const entry_t *o = slot_owner(e, n, r->tag);
+        st_encbuf_t name;
+        st_encbuf_init(&name, 0);
+        if (o) st_put_labels_go(&name, &o->lbls);
+        st_errwrap(rc, "block %s: series %.*s: chunk ref %llu", o ? o->blk->ulid : "?", name.err ? 0 : (int)name.len,
+                   name.err ? "" : (const char *)name.p, (unsigned long long)r->ref);
+        st_encbuf_free(&name);
+    }
+    return rc;
+}
+
 /* Fetch the chunk bytes of e[0..n) into cdata (slots from cbase). */
-static int fetch_round(entry_t *e, size_t n, st_store_chunk_t *cdata, store_fetch_t *f, store_bufs_t *bufs) {
+static int fetch_round(entry_t *e, size_t n, uint32_t aggregates, st_store_chunk_t *cdata, store_fetch_t *f,
+                       store_bufs_t *bufs) {
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += e[i].nchunks;
     store_chunk_req_t *reqs = malloc((total ? total : 1) * sizeof *reqs);
@@ -160,10 +218,7 @@ static int fetch_round(entry_t *e, size_t n, st_store_chunk_t *cdata, store_fetc
                 reqs[nr++] = (store_chunk_req_t){.ref = e[j].chunks[k].ref, .tag = e[j].cbase + k};
         }
         if ((rc = store_block_chunks(b, reqs, nr, f, bufs))) break;
-        for (size_t k = 0; k < nr; k++) {
-            cdata[reqs[k].tag].data[ST_AGGR_RAW] = reqs[k].data;
-            cdata[reqs[k].tag].len[ST_AGGR_RAW] = reqs[k].len;
-        }
+        for (size_t k = 0; k < nr && !rc; k++) rc = put_chunk(e, n, &reqs[k], aggregates, &cdata[reqs[k].tag]);
     }
     free(reqs);
     free(done);
@@ -210,7 +265,7 @@ static int send_all(store_t *st, const st_series_request_t *req, entry_t *e, siz
             for (size_t k = 0; k < e[x].nchunks; k++)
                 cdata[e[x].cbase + k] = (st_store_chunk_t){.mint = e[x].chunks[k].mint, .maxt = e[x].chunks[k].maxt};
         store_bufs_t bufs = {0};
-        if (!req->skip_chunks) rc = fetch_round(e + i, j - i, cdata, f, &bufs);
+        if (!req->skip_chunks) rc = fetch_round(e + i, j - i, req->aggregates, cdata, f, &bufs);
         for (size_t x = i; x < j && !rc;) {
             size_t k = x + 1, m = e[x].nchunks;
             while (k < j && st_labels_equal(&e[k].lbls, &e[x].lbls)) m += e[k++].nchunks;
@@ -249,19 +304,29 @@ static int send_all(store_t *st, const st_series_request_t *req, entry_t *e, siz
 
 static int op_series(void *ctx, const st_series_request_t *req, st_series_sink_t *sink) {
     store_t *st = ctx;
-    store_block_t **blocks = NULL;
+    store_block_t **blocks = NULL, **chosen = NULL;
     size_t nblocks = 0;
     entries_t e = {0};
     store_fetch_t f = {sink};
     atomic_fetch_add(&st->m.series_calls, 1);
     int rc = store_snapshot(st, &blocks, &nblocks);
-    for (size_t i = 0; i < nblocks && !rc; i++) {
-        store_block_t *b = blocks[i];
-        if (!block_overlaps(b, req->min_time, req->max_time) || !block_matches(b, &req->block_matchers)) continue;
+    if (!rc && !(chosen = malloc((nblocks ? nblocks : 1) * sizeof *chosen)))
+        rc = st_errorf(ST_ENOMEM, "allocating %zu blocks", nblocks);
+    if (!rc) qsort(blocks, nblocks, sizeof *blocks, block_ext_cmp);
+    /* per external label set, as Thanos's block sets: the resolution
+     * choice fills time gaps only with blocks of the same set */
+    for (size_t i = 0, j; i < nblocks && !rc; i = j) {
+        for (j = i + 1; j < nblocks && st_labels_equal(&blocks[j]->ext, &blocks[i]->ext); j++) {}
         bool ok;
         st_matchers_t rest;
-        if ((rc = st_storeapi_match_external(&b->ext, &req->matchers, &ok, &rest))) break;
-        if (ok) {
+        if ((rc = st_storeapi_match_external(&blocks[i]->ext, &req->matchers, &ok, &rest))) break;
+        size_t nc = 0;
+        if (ok)
+            rc = store_blocks_for(blocks + i, j - i, req->min_time, req->max_time, req->max_resolution_window, chosen,
+                                  &nc);
+        for (size_t k = 0; k < nc && !rc; k++) {
+            store_block_t *b = chosen[k];
+            if (!block_matches(b, &req->block_matchers)) continue;
             rc = st_series_sink_queried_block(sink, b->ulid);
             if (!rc) rc = block_entries(b, &rest, req->min_time, req->max_time, &f, &e);
         }
@@ -275,6 +340,7 @@ static int op_series(void *ctx, const st_series_request_t *req, st_series_sink_t
     entries_free(&e);
     for (size_t i = 0; i < nblocks; i++) store_block_unref(blocks[i]);
     free(blocks);
+    free(chosen);
     if (rc) {
         atomic_fetch_add(&st->m.series_call_failures, 1);
         if (rc == ST_ELIMIT) atomic_fetch_add(&st->m.queries_dropped, 1);

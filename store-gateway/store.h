@@ -5,10 +5,11 @@
  *   bucket ──sync (every --sync-block-duration)──▶ loaded blocks
  *            each: meta.json + an index-header built once from ranged
  *            reads of <ULID>/index into --data-dir/<ULID>/index-header
- *   Series ──▶ blocks by time and external labels ──▶ postings (byte
- *            ranges from the index-header, fetched by ranged reads) ──▶
- *            series entries (ranged reads) ──▶ chunks (ranged reads) ──▶
- *            merged across blocks, streamed in label order
+ *   Series ──▶ blocks by time, external labels and resolution ──▶
+ *            postings (byte ranges from the index-header, fetched by
+ *            ranged reads) ──▶ series entries (ranged reads) ──▶ chunks
+ *            (ranged reads; AggrChunks cut to the requested aggregates)
+ *            ──▶ merged across blocks, streamed in label order
  *
  * Nearby byte ranges are fetched with one GET (gap < 512 KiB, as Thanos's
  * partitioner); postings lists and series entries go through one LRU
@@ -155,17 +156,20 @@ int store_block_series(store_block_t *b, const uint32_t *ids, size_t n, uint32_t
                        store_series_t *out);
 void store_series_free(store_series_t *s);
 
-/* One chunk to fetch; data (borrowed from *bufs) is filled in. */
+/* One chunk to fetch; enc and data (borrowed from *bufs) are filled in. */
 typedef struct {
     uint64_t ref;
     size_t tag; /* the caller's, untouched */
+    uint8_t enc; /* XOR (1) or AggrChunk (ST_CHUNK_ENC_AGGR) */
     const uint8_t *data;
     size_t len;
 } store_chunk_req_t;
 
 /* Fetch the chunks reqs[0..n) of block b (any order). Buffers holding the
  * data are appended to *bufs (free each, then the array) so the caller
- * releases them once the data is sent. Only XOR chunks are served. */
+ * releases them once the data is sent. XOR chunks and AggrChunks are
+ * served (in any block, as Thanos does); other encodings are
+ * ST_EUNSUPPORTED. */
 typedef struct {
     uint8_t **v;
     size_t n, cap;
@@ -205,7 +209,30 @@ int store_snapshot(store_t *st, store_block_t ***out, size_t *n);
 /* Keep this block? (time range, relabel over ext labels + __block_id) */
 bool store_block_wanted(store_t *st, const st_bucket_block_t *b, int64_t now_ms);
 
+/* ---- block choice (blockset.c) ---- */
+
+/* Thanos's bucketBlockSet.getFor over the blocks v[0..n) of one external
+ * label set (any order): for the closed range [mint, maxt], the blocks of
+ * the coarsest resolution (1h, 5m, raw) not above max_res, ordered by
+ * (min time, max time); each time gap they leave (before, between and
+ * after them) is filled the same way from the next finer resolution. A
+ * block's range covers its span even where it holds no data. max_res 0 (or
+ * below) picks raw blocks only. Blocks of other resolutions are never
+ * picked. out has room for n; a block is listed once even where
+ * overlapping coarser blocks make Thanos list it twice. */
+int store_blocks_for(store_block_t *const *v, size_t n, int64_t mint, int64_t maxt, int64_t max_res,
+                     store_block_t **out, size_t *nout);
+
 /* ---- StoreAPI (series.c) ---- */
+
+/* Thanos's populateChunk for an AggrChunk payload p[0..len) (after the
+ * 0xff encoding byte): out->data/len get the aggregates requested in
+ * `aggregates` (bits 1u << ST_AGGR_COUNT..COUNTER; the RAW bit is
+ * ignored), borrowed from p; with none requested the chunk goes out
+ * empty, as Thanos sends it. ST_ECORRUPT when the payload does not decode
+ * or lacks a requested aggregate ("aggregate counter does not exist");
+ * the caller names block and series. */
+int store_aggr_chunk(const uint8_t *p, size_t len, uint32_t aggregates, st_store_chunk_t *out);
 
 extern const st_storeapi_ops_t store_ops; /* ctx = store_t * */
 

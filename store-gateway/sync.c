@@ -1,10 +1,10 @@
 /* The block set: every --sync-block-duration the bucket is listed, the
  * blocks to serve are chosen (Thanos's meta filters: complete, not marked
- * for deletion, raw resolution, inside --min-time/--max-time, kept by
- * --selector.relabel-config), new ones are loaded in parallel
- * (--block-sync-concurrency) and gone ones unloaded. A block that fails to
- * load is logged and counted and tried again at the next sync; the others
- * are served regardless. */
+ * for deletion, a resolution Thanos knows (raw, 5m, 1h), inside
+ * --min-time/--max-time, kept by --selector.relabel-config), new ones are
+ * loaded in parallel (--block-sync-concurrency) and gone ones unloaded. A
+ * block that fails to load is logged and counted and tried again at the
+ * next sync; the others are served regardless. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "store.h"
+#include "strata/downsample.h"
 #include "strata/err.h"
 #include "strata/fileutil.h"
 #include "strata/log.h"
@@ -192,8 +193,11 @@ static bool listed_wanted(store_t *st, const st_bucket_block_t *b, int64_t now) 
         return false;
     }
     if (b->deletion_marked && now - b->deletion_time_s * 1000 >= st->deletion_delay_ms) return false;
-    if (b->thanos.resolution != 0) {
-        st_log(ST_LOG_DEBUG, "skipping downsampled block (not served yet)", "block", id, NULL);
+    if (b->thanos.resolution != ST_RES_RAW && b->thanos.resolution != ST_RES_5M && b->thanos.resolution != ST_RES_1H) {
+        char res[32];
+        snprintf(res, sizeof res, "%lld", (long long)b->thanos.resolution);
+        st_log(ST_LOG_WARN, "skipping block of unsupported downsampling resolution", "block", id, "resolution", res,
+               NULL);
         return false;
     }
     return store_block_wanted(st, b, now);

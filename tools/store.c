@@ -4,7 +4,14 @@
  * the same data: one Series call per --match selector, the sorted streams
  * merged by label set, each series' chunks decoded, samples kept within
  * [--min-time, --max-time] and merged by time with duplicate timestamps
- * dropped (overlapping blocks hold the same samples). */
+ * dropped (overlapping blocks hold the same samples).
+ *
+ * Downsampled data: --max-resolution-window and --aggregate go into the
+ * request as they are; with --aggregate every decoded member of every
+ * chunk is printed as "{labels} KIND value timestamp" (KIND raw, count,
+ * sum, min, max or counter), per series by KIND then time. Raw samples are
+ * merged as above; aggregate samples are printed as the chunks hold them
+ * (a counter chunk repeats its last sample at the same timestamp). */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -99,10 +106,34 @@ static int finish_output(const common_t *c) {
 /* ---- series ---- */
 
 typedef struct {
+    int kind; /* st_aggr_t */
     int64_t t;
     double v;
     size_t seq; /* arrival order: the first of equal timestamps wins */
 } sample_t;
+
+static const char *const aggr_names[ST_AGGR_N] = {"raw", "count", "sum", "min", "max", "counter"};
+
+/* --aggregate values: names, each possibly a comma-separated list. */
+static int parse_aggregates(const st_flag_strings_t *l, uint32_t *out) {
+    *out = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        const char *p = l->v[i];
+        for (;;) {
+            size_t n = strcspn(p, ",");
+            int a = 0;
+            while (a < ST_AGGR_N && !(strlen(aggr_names[a]) == n && strncmp(aggr_names[a], p, n) == 0)) a++;
+            if (a == ST_AGGR_N)
+                return st_errorf(ST_EINVAL,
+                                 "--aggregate: unknown aggregate \"%.*s\" (raw, count, sum, min, max, counter)",
+                                 (int)n, p);
+            *out |= 1u << a;
+            if (!p[n]) break;
+            p += n + 1;
+        }
+    }
+    return ST_OK;
+}
 
 typedef struct {
     sample_t *v;
@@ -111,18 +142,17 @@ typedef struct {
 
 static int cmp_sample(const void *a, const void *b) {
     const sample_t *x = a, *y = b;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
     if (x->t != y->t) return x->t < y->t ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int add_chunk(samples_t *s, const st_store_chunk_t *c, int64_t mint, int64_t maxt) {
-    if (!c->data[ST_AGGR_RAW])
-        return st_errorf(ST_EUNSUPPORTED, "chunk [%lld, %lld] carries no raw XOR data", (long long)c->mint,
-                         (long long)c->maxt);
+/* The samples of member `kind` of chunk c within [mint, maxt]. */
+static int add_member(samples_t *s, const st_store_chunk_t *c, int kind, int64_t mint, int64_t maxt) {
     st_xor_iter_t it;
-    int rc = st_xor_iter_init(&it, c->data[ST_AGGR_RAW], c->len[ST_AGGR_RAW]);
+    int rc = st_xor_iter_init(&it, c->data[kind], c->len[kind]);
     while (rc == 0 && (rc = st_xor_iter_next(&it)) == 1) {
-        sample_t x;
+        sample_t x = {.kind = kind};
         st_xor_iter_at(&it, &x.t, &x.v);
         rc = 0;
         if (x.t < mint || x.t > maxt) continue;
@@ -136,8 +166,21 @@ static int add_chunk(samples_t *s, const st_store_chunk_t *c, int64_t mint, int6
         x.seq = s->n;
         s->v[s->n++] = x;
     }
-    if (rc < 0) return st_errwrap(rc, "chunk [%lld, %lld]", (long long)c->mint, (long long)c->maxt);
+    if (rc < 0)
+        return st_errwrap(rc, "chunk [%lld, %lld] %s", (long long)c->mint, (long long)c->maxt, aggr_names[kind]);
     return ST_OK;
+}
+
+/* Raw only (all_members false: a chunk without raw data is an error), or
+ * every member the chunk carries. */
+static int add_chunk(samples_t *s, const st_store_chunk_t *c, bool all_members, int64_t mint, int64_t maxt) {
+    if (!all_members && !c->data[ST_AGGR_RAW])
+        return st_errorf(ST_EUNSUPPORTED, "chunk [%lld, %lld] carries no raw XOR data (see --aggregate)",
+                         (long long)c->mint, (long long)c->maxt);
+    int rc = ST_OK;
+    for (int a = 0; a < (all_members ? ST_AGGR_N : 1) && !rc; a++)
+        if (c->data[a]) rc = add_member(s, c, a, mint, maxt);
+    return rc;
 }
 
 typedef struct {
@@ -157,17 +200,32 @@ int tools_store_series(int argc, char **argv) {
     common_t c = {.cmd = "series"};
     const char *format = "dump";
     bool skip_chunks = false;
+    int64_t max_res = 0;
+    st_flag_strings_t aggr_flags = {0};
+    uint32_t aggregates = 0;
     const st_flag_t extra[] = {
         {"skip-chunks", ST_FLAG_BOOL, &skip_chunks, "Ask for labels only (with --format=labels)."},
         {"format", ST_FLAG_STRING, &format, "Output: dump ({labels} value timestamp per sample) or labels."},
+        {"max-resolution-window", ST_FLAG_DURATION, &max_res,
+         "Downsampled data up to this resolution (5m, 1h; default 0 = raw only)."},
+        {"aggregate", ST_FLAG_STRINGS, &aggr_flags,
+         "Aggregates to ask for: raw, count, sum, min, max, counter (repeatable or comma-separated); "
+         "prints every chunk member as {labels} KIND value timestamp."},
     };
     head_t *heads = NULL;
     samples_t smp = {0};
     st_encbuf_t line;
     st_encbuf_init(&line, 0);
-    int exit_code = common_parse(&c, argc, argv, extra, 2, "strata tools store series --store=HOST:PORT [flags]",
+    int exit_code = common_parse(&c, argc, argv, extra, 4, "strata tools store series --store=HOST:PORT [flags]",
                                  "Print the series a store serves, as `strata tools tsdb dump` prints them.");
     if (exit_code >= 0) goto out;
+    int arc = parse_aggregates(&aggr_flags, &aggregates);
+    if (!arc && max_res < 0) arc = st_errorf(ST_EINVAL, "--max-resolution-window must not be negative");
+    if (arc) {
+        exit_code = tools_fail_in("store", c.cmd, arc);
+        goto out;
+    }
+    bool all_members = aggr_flags.n > 0;
     bool dump = strcmp(format, "dump") == 0;
     if ((!dump && strcmp(format, "labels") != 0) || (dump && skip_chunks)) {
         fprintf(stderr, "strata tools store series: --format must be dump or labels; --skip-chunks needs labels\n");
@@ -188,6 +246,8 @@ int tools_store_series(int argc, char **argv) {
             .partial_response_abort = true,
             .limit = c.limit,
             .response_batch_size = SERIES_BATCH,
+            .max_resolution_window = max_res,
+            .aggregates = aggregates,
         };
         rc = st_series_stream_open(&heads[i].s, c.client, &req, c.timeout_ms);
         if (!rc) rc = advance(&heads[i]);
@@ -205,17 +265,27 @@ int tools_store_series(int argc, char **argv) {
         smp.n = 0;
         for (size_t i = 0; i < c.nsels && dump && !rc; i++) {
             if (!heads[i].lbls || !st_labels_equal(heads[i].lbls, min)) continue;
-            for (size_t k = 0; k < heads[i].n && !rc; k++) rc = add_chunk(&smp, &heads[i].chunks[k], c.mint, c.maxt);
+            for (size_t k = 0; k < heads[i].n && !rc; k++)
+                rc = add_chunk(&smp, &heads[i].chunks[k], all_members, c.mint, c.maxt);
         }
         if (rc) {
             st_errwrap(rc, "series %.*s", (int)(prefix - 1), (const char *)line.p);
             break;
         }
         if (dump) {
-            qsort(smp.v, smp.n, sizeof *smp.v, cmp_sample);
-            for (size_t k = 0; k < smp.n && !rc; k++)
-                if (k == 0 || smp.v[k].t != smp.v[k - 1].t)
-                    rc = tools_dump_sample(&line, prefix, smp.v[k].t, smp.v[k].v, stdout);
+            if (smp.n) qsort(smp.v, smp.n, sizeof *smp.v, cmp_sample);
+            for (size_t k = 0; k < smp.n && !rc; k++) {
+                const sample_t *x = &smp.v[k];
+                if (k > 0 && x->kind == ST_AGGR_RAW && x[-1].kind == ST_AGGR_RAW && x->t == x[-1].t) continue;
+                size_t pre = prefix;
+                if (all_members) {
+                    line.len = prefix;
+                    st_put_cstr(&line, aggr_names[x->kind]);
+                    st_put_u8(&line, ' ');
+                    pre = line.len;
+                }
+                rc = tools_dump_sample(&line, pre, x->t, x->v, stdout);
+            }
         } else {
             line.p[prefix - 1] = '\n';
             if (fwrite(line.p, 1, prefix, stdout) != prefix)
@@ -240,6 +310,7 @@ out:
     for (size_t i = 0; heads && i < c.nsels; i++) st_series_stream_free(heads[i].s);
     free(heads);
     free(smp.v);
+    free(aggr_flags.v);
     st_encbuf_free(&line);
     common_free(&c);
     return exit_code;
