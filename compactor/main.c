@@ -16,29 +16,12 @@
 #include "compactor.h"
 #include "strata/downsample.h"
 #include "strata/err.h"
-#include "strata/fileutil.h"
 #include "strata/flags.h"
 #include "strata/httpserver.h"
 #include "strata/log.h"
 #include "strata/runtime.h"
 
-#define RELABEL_CONFIG_MAX ((size_t)1 << 20)
 #define DEDUP_PENALTY "penalty"
-
-static int load_relabel(compactor_t *c, const char *file, const char *yaml) {
-    if (file && yaml)
-        return st_errorf(ST_EINVAL,
-                         "--selector.relabel-config-file and --selector.relabel-config are mutually exclusive");
-    if (!file && !yaml) return ST_OK;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int rc = ST_OK;
-    if (file && (rc = st_file_read_all(file, RELABEL_CONFIG_MAX, &data, &len))) return rc;
-    rc = st_promconfig_parse_relabel(&c->relabel, file ? (const char *)data : yaml, file ? len : strlen(yaml),
-                                     file ? file : "--selector.relabel-config");
-    free(data);
-    return rc;
-}
 
 /* Thanos's checks of the retention flags. */
 static int check_retention(const int64_t *ret, bool downsampling) {
@@ -156,7 +139,7 @@ int compact_main(int argc, char **argv) {
     }
     rc = compactor_init(&c, bkt, data_dir);
     c_ok = true;
-    if (!rc) rc = load_relabel(&c, relabel_file, relabel_yaml);
+    if (!rc) rc = st_promconfig_load_selector_relabel(&c.relabel, relabel_file, relabel_yaml);
     if (rc) {
         st_log(ST_LOG_ERROR, "setting up the compactor failed", "err", st_errdetail(rc), NULL);
         exit_code = 2;

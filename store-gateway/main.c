@@ -20,7 +20,6 @@
 #include "strata/buf.h"
 #include "strata/downsample.h"
 #include "strata/err.h"
-#include "strata/fileutil.h"
 #include "strata/flags.h"
 #include "strata/grpc.h"
 #include "strata/httpserver.h"
@@ -29,7 +28,6 @@
 #include "strata/textfmt.h"
 
 #define INITIAL_SYNC_RETRY_MS 2000
-#define RELABEL_CONFIG_MAX ((size_t)1 << 20)
 
 typedef struct {
     st_runtime_t rt;
@@ -139,21 +137,6 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
 }
 
 /* ---- flags ---- */
-
-static int load_relabel(store_t *st, const char *file, const char *yaml) {
-    if (file && yaml)
-        return st_errorf(ST_EINVAL,
-                         "--selector.relabel-config-file and --selector.relabel-config are mutually exclusive");
-    if (!file && !yaml) return ST_OK;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int rc = ST_OK;
-    if (file && (rc = st_file_read_all(file, RELABEL_CONFIG_MAX, &data, &len))) return rc;
-    rc = st_promconfig_parse_relabel(&st->relabel, file ? (const char *)data : yaml, file ? len : strlen(yaml),
-                                     file ? file : "--selector.relabel-config");
-    free(data);
-    return rc;
-}
 
 static int parse_limit(const char *flag, int64_t v, uint64_t *out) {
     if (v < 0) return st_errorf(ST_EINVAL, "--%s must not be negative", flag);
@@ -273,7 +256,7 @@ int store_main(int argc, char **argv) {
     }
     rc = store_init(&a.st, bkt, data_dir, cache_bytes);
     st_ok = true;
-    if (!rc) rc = load_relabel(&a.st, relabel_file, relabel_yaml);
+    if (!rc) rc = st_promconfig_load_selector_relabel(&a.st.relabel, relabel_file, relabel_yaml);
     if (rc) {
         st_log(ST_LOG_ERROR, "setting up the store failed", "err", st_errdetail(rc), NULL);
         exit_code = 2;

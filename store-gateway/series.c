@@ -29,7 +29,6 @@
 #define SERIES_BATCH 10000      /* series entries decoded per round (Thanos's default) */
 #define SEND_BATCH_CHUNKS 20000 /* chunk bytes fetched per sending round */
 #define SEND_BATCH_SERIES 2000
-#define BLOCK_ID_LABEL "__block_id"
 
 typedef struct {
     store_block_t *blk;
@@ -80,7 +79,7 @@ static bool block_matches(const store_block_t *b, const st_matchers_t *bm) {
         const st_matcher_t *m = bm->v[i];
         const char *v = "";
         size_t len = 0;
-        if (strcmp(st_matcher_name(m), BLOCK_ID_LABEL) == 0) {
+        if (strcmp(st_matcher_name(m), ST_BUCKET_BLOCK_ID_LABEL) == 0) {
             v = b->ulid;
             len = ST_ULID_TEXT_LEN;
         } else {

@@ -18,7 +18,6 @@
 #include "strata/log.h"
 #include "strata/relabel.h"
 
-#define BLOCK_ID_LABEL "__block_id"
 
 static int64_t now_ms(void) {
     struct timespec ts;
@@ -76,21 +75,9 @@ int store_snapshot(store_t *st, store_block_t ***out, size_t *n) {
 bool store_block_wanted(store_t *st, const st_bucket_block_t *b, int64_t now) {
     int64_t lo = store_time_resolve(&st->min_time, now), hi = store_time_resolve(&st->max_time, now);
     if (b->meta.max_time < lo || b->meta.min_time > hi) return false;
-    if (!st->relabel.compiled) return true;
-    /* Thanos's sharding: relabel the external labels plus the block ID */
-    const st_labels_t *ext = &b->thanos.labels;
-    st_label_t *pairs = malloc((ext->n + 1) * sizeof *pairs);
-    if (!pairs) return true; /* out of memory: serving an extra block is the safe side */
-    char id[ST_ULID_TEXT_LEN + 1];
-    st_ulid_format(&b->id, id);
-    size_t n = 0;
-    for (size_t i = 0; i < ext->n; i++)
-        if (strcmp(ext->v[i].name, BLOCK_ID_LABEL) != 0) pairs[n++] = ext->v[i];
-    pairs[n++] = st_label(BLOCK_ID_LABEL, id);
-    st_labels_t res;
     bool keep = true;
-    if (st_relabel_process(st->relabel.compiled, pairs, n, &res, &keep) == ST_OK) st_labels_free(&res);
-    free(pairs);
+    /* out of memory: serving an extra block is the safe side */
+    (void)st_bucket_block_selected(st->relabel.compiled, b, NULL, 0, &keep);
     return keep;
 }
 

@@ -32,6 +32,8 @@
 
 #define ST_BUCKET_DELETION_MARK "deletion-mark.json"
 #define ST_BUCKET_NO_COMPACT_MARK "no-compact-mark.json"
+/* The pseudo-label of a block's ULID in selector relabeling and hints. */
+#define ST_BUCKET_BLOCK_ID_LABEL "__block_id"
 #define ST_BUCKET_NO_DOWNSAMPLE_MARK "no-downsample-mark.json"
 #define ST_THANOS_SOURCE_SIDECAR "sidecar"
 #define ST_THANOS_SOURCE_COMPACTOR "compactor"

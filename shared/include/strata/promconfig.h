@@ -117,6 +117,10 @@ void st_promconfig_write_yaml(const st_promconfig_t *c, st_encbuf_t *b);
 /* A YAML sequence of relabel rules (as in relabel_configs, or a
  * --selector.relabel-config file) into a compiled list. */
 int st_promconfig_parse_relabel(st_relabel_list_t *out, const char *yaml, size_t len, const char *name);
+/* Thanos's flag pair --selector.relabel-config-file / --selector.relabel-config:
+ * at most one of file and yaml (both is ST_EINVAL); neither leaves *out
+ * empty. */
+int st_promconfig_load_selector_relabel(st_relabel_list_t *out, const char *file, const char *yaml);
 void st_relabel_list_free(st_relabel_list_t *l); /* frees members, zeroes; NULL ok */
 
 /* A file_sd / http_sd document: a list of {targets: [...], labels: {...}}.

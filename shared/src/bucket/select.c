@@ -5,7 +5,6 @@
 #include "strata/bucket.h"
 #include "strata/err.h"
 
-#define BLOCK_ID_LABEL "__block_id"
 
 int st_bucket_block_selected(const st_relabel_t *r, const st_bucket_block_t *b, const char *const *drop, size_t ndrop,
                              bool *keep) {
@@ -18,11 +17,11 @@ int st_bucket_block_selected(const st_relabel_t *r, const st_bucket_block_t *b, 
     st_ulid_format(&b->id, id);
     size_t n = 0;
     for (size_t i = 0; i < ext->n; i++) {
-        bool skip = strcmp(ext->v[i].name, BLOCK_ID_LABEL) == 0;
+        bool skip = strcmp(ext->v[i].name, ST_BUCKET_BLOCK_ID_LABEL) == 0;
         for (size_t d = 0; d < ndrop && !skip; d++) skip = strcmp(ext->v[i].name, drop[d]) == 0;
         if (!skip) pairs[n++] = ext->v[i];
     }
-    pairs[n++] = st_label(BLOCK_ID_LABEL, id);
+    pairs[n++] = st_label(ST_BUCKET_BLOCK_ID_LABEL, id);
     st_labels_t res = {0};
     int rc = st_relabel_process(r, pairs, n, &res, keep);
     if (!rc && *keep && res.n == 0) *keep = false;

@@ -724,6 +724,21 @@ int st_promconfig_parse_relabel(st_relabel_list_t *out, const char *yaml, size_t
     return rc;
 }
 
+int st_promconfig_load_selector_relabel(st_relabel_list_t *out, const char *file, const char *yaml) {
+    memset(out, 0, sizeof *out);
+    if (file && yaml)
+        return st_errorf(ST_EINVAL,
+                         "--selector.relabel-config-file and --selector.relabel-config are mutually exclusive");
+    if (!file && !yaml) return ST_OK;
+    if (!file) return st_promconfig_parse_relabel(out, yaml, strlen(yaml), "--selector.relabel-config");
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = st_file_read_all(file, ST_PROMCONFIG_MAX_BYTES, &data, &len);
+    if (!rc) rc = st_promconfig_parse_relabel(out, (const char *)data, len, file);
+    free(data);
+    return rc;
+}
+
 /* ---- file_sd / http_sd documents ---- */
 
 static int groups_json(st_target_group_t **out, size_t *n, const char *data, size_t len, const char *name) {
