@@ -83,17 +83,15 @@ int compact_main(int argc, char **argv) {
         {"log.level", ST_FLAG_STRING, &log_level, "Log filtering level: debug, info, warn, error (default info)."},
     };
     const size_t nflags = sizeof flags / sizeof flags[0];
-    char **pos = NULL;
-    size_t npos = 0;
-    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
-    free(pos);
-    if (rc == 1 || (rc == 0 && npos != 0)) {
-        st_flags_usage(rc == 1 ? stdout : stderr, "strata compact [flags]",
-                       "Compact, deduplicate, downsample and apply retention to the blocks of an object store "
-                       "bucket (as thanos compact).",
-                       flags, nflags);
+    int exit_code;
+    int rc = st_flags_parse_command(
+        flags, nflags, nflags, argc, argv, "strata compact [flags]",
+        "Compact, deduplicate, downsample and apply retention to the blocks of an object store bucket (as thanos "
+        "compact).",
+        &exit_code);
+    if (rc == 1) {
         free(replica.v);
-        return rc == 1 ? 0 : 2;
+        return exit_code;
     }
     st_log_level_t level;
     bool downsampling = !no_downsampling;
@@ -127,7 +125,7 @@ int compact_main(int argc, char **argv) {
         free(replica.v);
         return 1;
     }
-    int exit_code = 1;
+    exit_code = 1;
     st_objstore_t *bkt = NULL;
     st_http_server_t *http = NULL;
     compactor_t c;

@@ -120,17 +120,13 @@ int scraper_main(int argc, char **argv) {
                                                   "warn, error (default info)."},
     };
     const size_t nflags = sizeof flags / sizeof flags[0];
-    char **pos = NULL;
-    size_t npos = 0;
-    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
-    free(pos);
-    if (rc == 1 || (rc == 0 && npos != 0)) {
-        st_flags_usage(rc == 1 ? stdout : stderr, "strata scraper [flags]",
-                       "Scrape targets as Prometheus does and store the samples in a Prometheus TSDB directory "
-                       "(head + WAL + blocks).",
-                       flags, nflags);
-        return rc == 1 ? 0 : 2;
-    }
+    int exit_code;
+    int rc = st_flags_parse_command(
+        flags, nflags, nflags, argc, argv, "strata scraper [flags]",
+        "Scrape targets as Prometheus does and store the samples in a Prometheus TSDB directory (head + WAL + "
+        "blocks).",
+        &exit_code);
+    if (rc == 1) return exit_code;
     st_log_level_t level = ST_LOG_INFO;
     if (!rc) rc = st_log_parse_level(log_level, &level);
     if (!rc && block_ms && min_block_ms && block_ms != min_block_ms)
@@ -161,7 +157,7 @@ int scraper_main(int argc, char **argv) {
     st_http_server_t *srv = NULL;
     compactor_t comp = {.every_ms = 60000};
     bool comp_started = false;
-    int exit_code = 1;
+    exit_code = 1;
 
     char rbuf[32], bbuf[32], lbuf[8], qtbuf[32], qsbuf[24], qlbuf[32], qcbuf[24];
     flag_value_t fv[] = {

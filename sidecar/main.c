@@ -139,16 +139,11 @@ int sidecar_main(int argc, char **argv) {
         {"shipper.sync-interval", ST_FLAG_DURATION, &interval_ms, "Time between shipper passes (default 30s)."},
     };
     const size_t nflags = sizeof flags / sizeof flags[0];
-    char **pos = NULL;
-    size_t npos = 0;
-    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
-    free(pos);
-    if (rc == 1 || (rc == 0 && npos != 0)) {
-        st_flags_usage(rc == 1 ? stdout : stderr, "strata sidecar [flags]",
-                       "Ship the blocks of a Prometheus (or strata scraper) TSDB directory to object storage.", flags,
-                       nflags - 1);
-        return rc == 1 ? 0 : 2;
-    }
+    int exit_code;
+    int rc = st_flags_parse_command(
+        flags, nflags, nflags - 1, argc, argv, "strata sidecar [flags]",
+        "Ship the blocks of a Prometheus (or strata scraper) TSDB directory to object storage.", &exit_code);
+    if (rc == 1) return exit_code;
     st_log_level_t level;
     if (!rc && obj_file && obj_yaml)
         rc = st_errorf(ST_EINVAL, "--objstore.config-file and --objstore.config are mutually exclusive");
@@ -172,7 +167,7 @@ int sidecar_main(int argc, char **argv) {
         return 1;
     }
 
-    int exit_code = 1;
+    exit_code = 1;
     st_objstore_t *bkt = NULL;
     st_http_server_t *http = NULL;
     st_grpc_server_t *grpc = NULL;

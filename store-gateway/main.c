@@ -192,16 +192,11 @@ int store_main(int argc, char **argv) {
         {"sync-interval", ST_FLAG_DURATION, &sync_alias_ms, "Alias of --sync-block-duration."},
     };
     const size_t nflags = sizeof flags / sizeof flags[0];
-    char **pos = NULL;
-    size_t npos = 0;
-    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
-    free(pos);
-    if (rc == 1 || (rc == 0 && npos != 0)) {
-        st_flags_usage(rc == 1 ? stdout : stderr, "strata store [flags]",
-                       "Serve the blocks of an object store bucket over the StoreAPI (as thanos store).", flags,
-                       nflags - 1);
-        return rc == 1 ? 0 : 2;
-    }
+    int exit_code;
+    int rc = st_flags_parse_command(flags, nflags, nflags - 1, argc, argv, "strata store [flags]",
+                                    "Serve the blocks of an object store bucket over the StoreAPI (as thanos store).",
+                                    &exit_code);
+    if (rc == 1) return exit_code;
     app_t a;
     memset(&a, 0, sizeof a);
     st_log_level_t level;
@@ -243,7 +238,7 @@ int store_main(int argc, char **argv) {
         return 1;
     }
 
-    int exit_code = 1;
+    exit_code = 1;
     st_objstore_t *bkt = NULL;
     st_http_server_t *http = NULL;
     st_grpc_server_t *grpc = NULL;

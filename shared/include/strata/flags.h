@@ -35,6 +35,14 @@ typedef struct {
  * pointers (free() it), *npos its length. */
 int st_flags_parse(const st_flag_t *flags, size_t nflags, int argc, char **argv, char ***pos, size_t *npos);
 void st_flags_usage(FILE *f, const char *usage, const char *summary, const st_flag_t *flags, size_t nflags);
+/* A component's command line (argv[0] is the command word; no positional
+ * arguments): st_flags_parse, then on --help the usage on stdout and
+ * *exit_code = 0, on a positional argument the usage on stderr and
+ * *exit_code = 2; both return 1 (exit with *exit_code). Only the first
+ * nshown flags are listed (trailing hidden aliases). 0 = go on; < 0 = a bad
+ * flag, the reason in the detail (report it with the other checks). */
+int st_flags_parse_command(const st_flag_t *flags, size_t nflags, size_t nshown, int argc, char **argv,
+                           const char *usage, const char *summary, int *exit_code);
 
 /* "90s", "1h30m", "2d" -> milliseconds. ST_EINVAL on bad syntax or overflow. */
 int st_duration_parse(const char *s, int64_t *ms);

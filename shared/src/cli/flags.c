@@ -177,3 +177,17 @@ void st_flags_usage(FILE *f, const char *usage, const char *summary, const st_fl
         fprintf(f, "  --%s%s\n      %s\n", flags[i].name, arg, flags[i].help);
     }
 }
+
+int st_flags_parse_command(const st_flag_t *flags, size_t nflags, size_t nshown, int argc, char **argv,
+                           const char *usage, const char *summary, int *exit_code) {
+    char **pos = NULL;
+    size_t npos = 0;
+    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
+    free(pos);
+    if (rc == 1 || (rc == 0 && npos != 0)) {
+        st_flags_usage(rc == 1 ? stdout : stderr, usage, summary, flags, nshown);
+        *exit_code = rc == 1 ? 0 : 2;
+        return 1;
+    }
+    return rc;
+}
