@@ -10,10 +10,14 @@
  *   GET|POST /api/v1/query          query, time, timeout
  *   GET|POST /api/v1/query_range    query, start, end, step, timeout
  * Thanos's parameters: dedup and replicaLabels[] (series, query,
- * query_range), partial_response (all data endpoints). Store failures under partial
- * response come back as "warnings":[...] after "data", as Prometheus and
- * Thanos put them. Handlers run on libmicrohttpd's threads; each request
- * fans out under the --query.max-concurrent gate.
+ * query_range), partial_response (all data endpoints), max_source_resolution
+ * (query, query_range: 0 raw, a duration, "auto" = step / 5 for a range,
+ * raw for an instant query; the default with --query.auto-downsampling;
+ * /api/v1/series asks for any resolution, as Thanos's does). Store
+ * failures under partial response come back as "warnings":[...] after
+ * "data", as Prometheus and Thanos put them. Handlers run on
+ * libmicrohttpd's threads; each request fans out under the
+ * --query.max-concurrent gate.
  *
  * query_promql_eval() is the PromQL core the QueryService (grpc_query.c)
  * shares: the HTTP handlers only parse parameters and write JSON.
@@ -215,14 +219,48 @@ static int parse_common(query_t *q, const st_http_request_t *req, req_t *r, bool
     return rc;
 }
 
+int query_parse_max_source_resolution(const char *val, bool auto_flag, int64_t auto_ms, int64_t *out_ms) {
+    *out_ms = 0;
+    bool is_auto = val && strcmp(val, "auto") == 0;
+    if (auto_flag || is_auto) *out_ms = auto_ms;
+    if (val && *val && !is_auto) {
+        int rc = st_promapi_parse_duration(val, out_ms);
+        if (rc) return st_errwrap(rc, "'max_source_resolution' parameter");
+        /* Thanos keeps nanoseconds: -0.0001 (s) is negative, not 0 ms */
+        char *end;
+        double secs = strtod(val, &end);
+        if (*out_ms == 0 && !*end && (int64_t)(secs * 1e9) < 0) *out_ms = -1;
+    }
+    if (*out_ms < 0)
+        return st_errorf(ST_EINVAL, "negative 'max_source_resolution' is not accepted. Try a positive integer");
+    return ST_OK;
+}
+
+/* Where max_source_resolution goes, and what auto means. */
+typedef struct {
+    int64_t *res; /* NULL: not read here */
+    bool range;
+    int64_t auto_ms;
+} res_param_t;
+
+static int parse_resolution(query_t *q, req_t *r, const res_param_t *rp, st_http_response_t *resp) {
+    int rc = query_parse_max_source_resolution(param(&r->p, "max_source_resolution"), q->auto_downsampling,
+                                               rp->auto_ms, rp->res);
+    return rc ? bad_data(q, resp, st_errdetail(rc)) : ST_OK;
+}
+
 /* Thanos's partial_response, dedup and replicaLabels[] (the last two only
  * where series are selected) into *partial, *dedup and *replicas (whose
- * list the parameter replaces). */
+ * list the parameter replaces); with res, max_source_resolution (auto =
+ * auto_ms) into *res, where Thanos parses it: before partial_response for
+ * a range query, after it for an instant one. */
 static int parse_thanos(query_t *q, req_t *r, bool *dedup, bool *partial, st_strlist_t *replicas, bool series,
-                        st_http_response_t *resp) {
+                        const res_param_t *rp, st_http_response_t *resp) {
     static const char *const names[] = {"dedup", "partial_response"};
     bool *dst[] = {dedup, partial};
     for (int i = series ? 0 : 1; i < 2; i++) {
+        int rc = i == 1 && rp && rp->res && rp->range ? parse_resolution(q, r, rp, resp) : ST_OK;
+        if (rc) return rc;
         const char *v = param(&r->p, names[i]);
         if (!v || !*v || parse_bool(v, dst[i])) continue;
         st_encbuf_t b;
@@ -231,9 +269,13 @@ static int parse_thanos(query_t *q, req_t *r, bool *dedup, bool *partial, st_str
         st_put_go_quote(&b, v, strnlen(v, 1024));
         st_put_cstr(&b, ": invalid syntax");
         st_put_u8(&b, 0);
-        int rc = b.err ? st_errorf(b.err, "message") : bad_data(q, resp, (const char *)b.p);
+        rc = b.err ? st_errorf(b.err, "message") : bad_data(q, resp, (const char *)b.p);
         st_encbuf_free(&b);
         return rc;
+    }
+    if (rp && rp->res && !rp->range) {
+        int rc = parse_resolution(q, r, rp, resp);
+        if (rc) return rc;
     }
     if (!series) return ST_OK;
     const char **rl = NULL;
@@ -306,7 +348,10 @@ static int h_series(void *ctx, const st_http_request_t *req, st_http_response_t 
     lset_list_t all = {0};
     int rc = parse_common(q, req, &r, true, resp);
     if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;
-    if (!rc) rc = parse_thanos(q, &r, &c.dedup, &c.partial_response, &c.replica_labels, true, resp);
+    if (!rc) rc = parse_thanos(q, &r, &c.dedup, &c.partial_response, &c.replica_labels, true, NULL, resp);
+    /* Thanos asks for label sets at any resolution (a series kept only
+     * downsampled is still listed) and reads no max_source_resolution here */
+    if (!rc) c.max_resolution_ms = INT64_MAX;
     if (!rc && !(rc = query_gate_enter(q, c.deadline_ms))) gated = true;
     for (size_t i = 0; i < r.nsets && !rc; i++) rc = collect_series(&c, &r.sets[i], r.start, r.end, &all);
     if (!rc) {
@@ -357,7 +402,7 @@ static int labels_request(query_t *q, const st_http_request_t *req, const char *
     st_strlist_t all = {0}, one = {0};
     int rc = parse_common(q, req, &r, false, resp);
     if (!rc && !(rc = query_ctx_init(&c, q))) have_ctx = true;
-    if (!rc) rc = parse_thanos(q, &r, &c.dedup, &c.partial_response, &c.replica_labels, false, resp);
+    if (!rc) rc = parse_thanos(q, &r, &c.dedup, &c.partial_response, &c.replica_labels, false, NULL, resp);
     if (!rc && !(rc = query_gate_enter(q, c.deadline_ms))) gated = true;
     for (size_t i = 0; i < (r.nsets ? r.nsets : 1) && !rc; i++) {
         rc = query_labels(&c, label, r.start, r.end, r.nsets ? &r.sets[i] : NULL, &one);
@@ -631,6 +676,7 @@ int query_promql_eval(query_t *q, const query_promql_req_t *r, st_promql_result_
     run->c.deadline_ms = query_now_ms() + (r->timeout_ms > 0 ? r->timeout_ms : 0);
     run->c.dedup = r->dedup;
     run->c.partial_response = r->partial_response;
+    run->c.max_resolution_ms = r->max_source_resolution_ms;
     if (r->nreplica_labels > 0) {
         st_strlist_free(&run->c.replica_labels);
         for (size_t i = 0; i < r->nreplica_labels && !rc; i++)
@@ -642,7 +688,9 @@ int query_promql_eval(query_t *q, const query_promql_req_t *r, st_promql_result_
     if (gated) {
         st_promql_engine_opts_t opts;
         st_promql_engine_opts_default(&opts);
-        opts.lookback_delta_ms = r->lookback_delta_ms > 0 ? r->lookback_delta_ms : q->lookback_delta_ms;
+        opts.lookback_delta_ms = r->lookback_delta_ms > 0
+                                     ? r->lookback_delta_ms
+                                     : query_lookback_delta(q->lookback_delta_ms, r->max_source_resolution_ms);
         opts.max_samples = q->max_samples;
         /* 0 would mean none: an expired timeout still stops at once */
         opts.timeout_ms = r->timeout_ms > 0 ? r->timeout_ms : 1;
@@ -722,7 +770,8 @@ static int promql_request(query_t *q, const st_http_request_t *req, bool range, 
         if ((rc = st_promapi_parse_duration(to, &t))) rc = bad_param(q, resp, "timeout", rc);
         else if (t < pr.timeout_ms) pr.timeout_ms = t;
     }
-    if (!rc) rc = parse_thanos(q, &r, &pr.dedup, &pr.partial_response, &replicas, true, resp);
+    res_param_t rp = {&pr.max_source_resolution_ms, range, query_auto_resolution(range, pr.step)};
+    if (!rc) rc = parse_thanos(q, &r, &pr.dedup, &pr.partial_response, &replicas, true, &rp, resp);
     if (!rc) {
         const char *text = param(&r.p, "query");
         pr.text = text ? text : "";

@@ -12,8 +12,9 @@
  * --query.timeout, never more than it, nor past the client's deadline),
  * disable_dedup, replica_labels (instead of --query.replica-label),
  * partial_response_disabled (otherwise --query.partial-response decides),
- * lookback_delta_ms (0 = the flag), max_source_resolution_ms (0 raw, -1
- * auto, > 0 a window: there is no downsampled data yet, raw is served).
+ * lookback_delta_ms (0 = the flag, raised for the resolution as Thanos's
+ * dynamic lookback delta), max_source_resolution_ms (0 raw, -1 auto:
+ * step / 5 for a range query, raw for an instant one; > 0 a window).
  * time_ms is taken as given (0 is the epoch, not "now").
  *
  * Failures, as status codes (the detail is Prometheus's error text):
@@ -277,6 +278,8 @@ static int serve(query_t *q, st_grpc_call_t *call, bool range, const uint8_t *in
             .nreplica_labels = g.nreplica_labels,
             .partial_response = q->partial_response && !g.partial_response_disabled,
             .lookback_delta_ms = g.lookback_delta_ms,
+            .max_source_resolution_ms = g.max_source_resolution_ms < 0 ? query_auto_resolution(range, g.step)
+                                                                       : g.max_source_resolution_ms,
             .cancelled = call_cancelled,
             .cancelled_arg = call,
         };

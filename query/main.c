@@ -34,7 +34,7 @@ int query_main(int argc, char **argv) {
     const char *http_addr = "0.0.0.0:10902", *grpc_addr = "0.0.0.0:10901", *log_level = "info";
     const char *srv_cert = NULL, *srv_key = NULL, *srv_ca = NULL;
     const char *cli_cert = NULL, *cli_key = NULL, *cli_ca = NULL, *cli_name = NULL;
-    bool cli_tls = false, partial = true;
+    bool cli_tls = false, partial = true, auto_downsampling = false;
     int64_t timeout_ms = 2 * 60 * 1000, max_concurrent = 20, frame_timeout_ms = 0, sd_interval_ms = 5 * 60 * 1000;
     int64_t lookback_ms = 5 * 60 * 1000, max_samples = 50000000;
     const st_flag_t flags[] = {
@@ -56,6 +56,9 @@ int query_main(int argc, char **argv) {
         {"query.partial-response", ST_FLAG_BOOL, &partial,
          "Answer with the stores that answered, failures as warnings (default on; --no-query.partial-response "
          "fails the request instead). Overridden per request by partial_response."},
+        {"query.auto-downsampling", ST_FLAG_BOOL, &auto_downsampling,
+         "Without a max_source_resolution parameter, read downsampled data up to step / 5 (range queries; "
+         "instant queries stay raw), as max_source_resolution=auto does (default off)."},
         {"store.response-timeout", ST_FLAG_DURATION, &frame_timeout_ms,
          "A store that sends nothing for this long is given up (a warning under partial response); 0 = wait "
          "until the query timeout (default 0)."},
@@ -145,6 +148,7 @@ int query_main(int argc, char **argv) {
     q.frame_timeout_ms = frame_timeout_ms;
     q.lookback_delta_ms = lookback_ms;
     q.max_samples = (uint64_t)max_samples;
+    q.auto_downsampling = auto_downsampling;
     st_http_server_t *http = NULL;
     st_grpc_server_t *grpc = NULL;
     unsigned http_threads = (unsigned)(max_concurrent < 60 ? max_concurrent + 4 : 64);

@@ -116,10 +116,66 @@ bool query_ctx_dedup(const query_ctx_t *c) { return c->dedup && c->replica_label
 
 /* ---- the queryable ---- */
 
+uint32_t query_aggrs_from_func(const char *f, st_aggr_read_t *read) {
+    enum { EXACT = 1, PREFIX = 2 }; /* f == name; f starts with name + "_" */
+    static const struct {
+        const char *name;
+        int match;
+        st_aggr_read_t read;
+        int aggr;
+    } rules[] = {
+        {"min", EXACT | PREFIX, ST_AGGR_READ_MIN, ST_AGGR_MIN},
+        {"max", EXACT | PREFIX, ST_AGGR_READ_MAX, ST_AGGR_MAX},
+        {"count", EXACT | PREFIX, ST_AGGR_READ_COUNT, ST_AGGR_COUNT},
+        {"sum", PREFIX, ST_AGGR_READ_SUM, ST_AGGR_SUM}, /* plain sum wants the samples (avg) */
+        {"rate", EXACT, ST_AGGR_READ_COUNTER, ST_AGGR_COUNTER},
+        {"irate", EXACT, ST_AGGR_READ_COUNTER, ST_AGGR_COUNTER},
+        {"increase", EXACT, ST_AGGR_READ_COUNTER, ST_AGGR_COUNTER},
+        {"resets", EXACT, ST_AGGR_READ_COUNTER, ST_AGGR_COUNTER},
+        {"xrate", EXACT, ST_AGGR_READ_COUNTER, ST_AGGR_COUNTER},
+        {"xincrease", EXACT, ST_AGGR_READ_COUNTER, ST_AGGR_COUNTER},
+    };
+    const char *name = f ? f : "";
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        size_t n = strlen(rules[i].name);
+        bool exact = strcmp(name, rules[i].name) == 0, pre = strncmp(name, rules[i].name, n) == 0 && name[n] == '_';
+        if (!((rules[i].match & EXACT && exact) || (rules[i].match & PREFIX && pre))) continue;
+        if (read) *read = rules[i].read;
+        return 1u << rules[i].aggr;
+    }
+    if (read) *read = ST_AGGR_READ_AVG;
+    return 1u << ST_AGGR_COUNT | 1u << ST_AGGR_SUM;
+}
+
+int64_t query_select_resolution(int64_t max_res, const query_hints_t *h) {
+    static const char *const two_samples[] = {"rate",   "irate",          "increase",     "delta",
+                                              "idelta", "deriv",          "predict_linear", "holt_winters",
+                                              "double_exponential_smoothing"};
+    if (!h || h->range <= 0 || !h->func) return max_res;
+    for (size_t i = 0; i < sizeof two_samples / sizeof two_samples[0]; i++)
+        if (strcmp(h->func, two_samples[i]) == 0) return h->range / 2 < max_res ? h->range / 2 : max_res;
+    return max_res;
+}
+
+int64_t query_auto_resolution(bool range, int64_t step) { return range && step > 0 ? step / 5 : 0; }
+
+int64_t query_lookback_delta(int64_t flag_ms, int64_t max_res_ms) {
+    /* Thanos: deltas for raw, 5m and 1h, each at least its resolution; the
+     * coarsest whose finer neighbour (or the flag, if larger) lies below
+     * max_res_ms */
+    static const int64_t res[] = {0, ST_RES_5M, ST_RES_1H};
+    for (int i = 2; i >= 1; i--) {
+        int64_t left = res[i - 1] > flag_ms ? res[i - 1] : flag_ms;
+        if (left < max_res_ms) return flag_ms < res[i] ? res[i] : flag_ms;
+    }
+    return flag_ms;
+}
+
 typedef struct {
     query_proxy_t *p;
     const st_labels_t *lbls;
     bool labels_only, dedup, counter;
+    st_aggr_read_t read; /* how a series with aggregate chunks is read */
     int64_t mint, maxt;
     st_dedup_samples_t *smp;
     st_dedup_replica_t *reps;
@@ -142,14 +198,17 @@ static int sel_next(void *ctx) {
     size_t n;
     int rc = query_proxy_next(s->p, &s->lbls, &chunks, &n);
     if (rc <= 0 || s->labels_only) return rc;
-    if (s->dedup) {
-        size_t nrep;
-        rc = st_dedup_overlap_split(chunks, n, &s->reps, &nrep, &s->storage);
-        if (!rc) rc = st_dedup_samples_new(&s->smp, s->reps, nrep, s->mint, s->maxt, s->counter);
-    } else {
-        st_dedup_replica_t one = {chunks, n};
-        rc = st_dedup_samples_new(&s->smp, &one, 1, s->mint, s->maxt, false);
-    }
+    /* stores fall back to raw where nothing is downsampled: only a series
+     * with an aggregate chunk is read as aggregates */
+    bool raw = true;
+    for (size_t i = 0; i < n && raw; i++) raw = chunks[i].data[ST_AGGR_RAW] != NULL;
+    st_dedup_replica_t one = {chunks, n}, *reps = &one;
+    size_t nrep = 1;
+    if (s->dedup && (rc = st_dedup_overlap_split(chunks, n, &s->reps, &nrep, &s->storage))) return rc;
+    if (s->dedup) reps = s->reps;
+    bool counter = s->dedup && s->counter;
+    rc = raw ? st_dedup_samples_new(&s->smp, reps, nrep, s->mint, s->maxt, counter)
+             : st_dedup_samples_new_aggr(&s->smp, reps, nrep, s->mint, s->maxt, counter, s->read);
     return rc ? rc : 1;
 }
 
@@ -180,12 +239,15 @@ int query_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt,
     s->counter = hints && st_dedup_func_is_counter(hints->func);
     s->mint = mint;
     s->maxt = maxt;
+    uint32_t aggrs = query_aggrs_from_func(hints ? hints->func : NULL, &s->read);
     query_series_req_t r = {
         .min_time = mint,
         .max_time = maxt,
         .matchers = ms,
         .skip_chunks = s->labels_only,
         .abort_on_error = !c->partial_response,
+        .aggregates = aggrs,
+        .max_resolution_window = query_select_resolution(c->max_resolution_ms, hints),
         .strip = s->dedup ? (const char *const *)c->replica_labels.v : NULL,
         .nstrip = s->dedup ? c->replica_labels.n : 0,
         .deadline_ms = c->deadline_ms,

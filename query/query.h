@@ -17,6 +17,15 @@
  *         Thanos's penalty algorithm (counter adjustment for rate, irate,
  *         increase, resets) ──▶ samples in time order within [mint, maxt]
  *
+ * Downsampled data (max_source_resolution > 0, as Thanos's querier): the
+ * stores are asked for blocks up to that resolution (capped at half the
+ * range for functions needing two samples) and for the aggregates the
+ * enclosing function reads (aggrsFromFunc); a series holding any
+ * aggregate chunk is read through st_aggr_iter (its raw chunks as raw,
+ * the rest as that aggregate, avg or the reset-corrected counter) and its
+ * replicas deduplicated over those samples; an all-raw series takes the
+ * raw path unchanged.
+ *
  * The PromQL engine (promql_engine.h) plugs in through query_select(): the
  * API's select callback copies the engine's hints (so rate, irate, increase
  * and resets get dedup's counter adjustment); its ctx is a query_ctx_t,
@@ -34,6 +43,7 @@
 #include "strata/version.h"
 #include "strata/block.h"
 #include "strata/dedup.h"
+#include "strata/downsample.h"
 #include "strata/grpc.h"
 #include "strata/labels.h"
 #include "strata/matcher.h"
@@ -150,6 +160,7 @@ typedef struct query {
     int64_t frame_timeout_ms;  /* --store.response-timeout; 0 = none */
     int64_t lookback_delta_ms; /* --query.lookback-delta */
     uint64_t max_samples;      /* --query.max-samples */
+    bool auto_downsampling;    /* --query.auto-downsampling: no max_source_resolution = auto */
     /* --query.max-concurrent: requests fanning out at once (gate) */
     pthread_mutex_t gate_mu;
     pthread_cond_t gate_cv;
@@ -172,6 +183,7 @@ typedef struct {
     st_strlist_t replica_labels; /* effective: replicaLabels[] or the flag; owned */
     bool partial_response;     /* false: any store failure fails the request */
     int64_t deadline_ms;       /* wall clock */
+    int64_t max_resolution_ms; /* max_source_resolution: 0 raw only (default), INT64_MAX any */
     query_warnings_t warnings;
 } query_ctx_t;
 
@@ -190,6 +202,34 @@ typedef struct {
     int64_t step, range; /* ms */
     const char *func;    /* enclosing PromQL function; "series" = labels only; NULL or "" = none */
 } query_hints_t;
+
+/* Thanos's aggrsFromFunc: the aggregates (bits 1u << st_aggr_t) asked of
+ * stores under the enclosing function f (NULL = none), and *read (may be
+ * NULL) how a downsampled series is then read: min* / max* / count* /
+ * sum_* that aggregate, rate / irate / increase / resets / xrate /
+ * xincrease the counter, anything else (plain sum too) count + sum read
+ * as their average. */
+uint32_t query_aggrs_from_func(const char *f, st_aggr_read_t *read);
+/* Thanos's maxResolutionFromSelectHints: the resolution asked of stores
+ * for one select, max_res capped at half the range for functions that
+ * need two samples in it (rate, irate, increase, delta, idelta, deriv,
+ * predict_linear, holt_winters, double_exponential_smoothing). */
+int64_t query_select_resolution(int64_t max_res, const query_hints_t *h);
+/* What max_source_resolution=auto means: step / 5 for a range query (at
+ * least five samples a step), 0 (raw) for an instant one (Thanos's
+ * --query.instant.default.max_source_resolution default). */
+int64_t query_auto_resolution(bool range, int64_t step);
+/* Thanos's dynamic lookback delta (LookbackDeltaFactory, on by default):
+ * the flag's delta, raised to 5m above raw resolution and to 1h above 5m,
+ * so an instant selector still finds the window's aggregate sample. */
+int64_t query_lookback_delta(int64_t flag_ms, int64_t max_res_ms);
+/* The HTTP max_source_resolution parameter as Thanos parses it: "auto",
+ * and when absent with --query.auto-downsampling on, mean auto_ms;
+ * otherwise float seconds or a Prometheus duration, 0 when absent.
+ * ST_EINVAL with Thanos's text: "'max_source_resolution' parameter:
+ * cannot parse ..." or "negative 'max_source_resolution' is not
+ * accepted. Try a positive integer". */
+int query_parse_max_source_resolution(const char *val, bool auto_flag, int64_t auto_ms, int64_t *out_ms);
 
 /* The queryable: series matching ms with samples in [mint, maxt],
  * deduplicated per the ctx. Store failures become warnings in ctx (or
@@ -243,7 +283,8 @@ typedef struct {
     const char *const *replica_labels; /* nreplica_labels > 0: instead of --query.replica-label */
     size_t nreplica_labels;
     bool partial_response;
-    int64_t lookback_delta_ms; /* 0 = --query.lookback-delta */
+    int64_t lookback_delta_ms; /* 0 = --query.lookback-delta, raised for max_source_resolution */
+    int64_t max_source_resolution_ms; /* >= 0: 0 raw; auto already resolved (query_auto_resolution) */
     /* Polled on the calling thread (at most every QUERY_CANCEL_POLL_MS)
      * while the stores answer: true stops the query (ST_ECANCELED). NULL =
      * never. */
@@ -291,7 +332,7 @@ typedef struct {
     const char *const *replica_labels; /* nreplica_labels > 0: instead of the flag */
     size_t nreplica_labels;
     int64_t lookback_delta_ms;        /* >= 0; 0 = --query.lookback-delta */
-    int64_t max_source_resolution_ms; /* 0 raw, -1 auto, > 0 a window: raw is all there is */
+    int64_t max_source_resolution_ms; /* 0 raw, -1 auto (query_auto_resolution), > 0 a window */
 } query_grpc_req_t;
 
 /* ST_EINVAL with the message for the client (Prometheus's text where it

@@ -1,14 +1,19 @@
 /* Fuzzes the sample iterators of dedup.h over chunk bytes and claimed
  * time ranges as a store might send them: the time-ordered merge of one replica, the
- * penalty dedup of several, the overlap split and chunk order.
+ * penalty dedup of several, the overlap split and chunk order; and the
+ * same over downsampled chunks read through st_aggr_iter.
  *
  * Input layout:
  *   u8    flags: bit 0 counter adjustment; bits 1-2 replicas - 1;
  *         bit 3 "select path": all chunks sorted by st_dedup_chunk_cmp and
- *         dealt to replicas by st_dedup_overlap_split instead of by index
+ *         dealt to replicas by st_dedup_overlap_split instead of by index;
+ *         bit 4 "downsampled": st_dedup_samples_new_aggr reading
+ *         st_aggr_read_t (bits 5-7) mod 6
  *   be64  mint, be64 maxt (int64, the select's bounds)
  *   then records to the end, at most MAX_CHUNKS:
- *   u8    replica index (mod replicas)
+ *   u8    replica index (mod replicas); downsampled: bits 0-3 that,
+ *         bits 4-7 mod 7 where the bytes go: 0 raw, 1-5 that aggregate
+ *         (count .. counter), 6 count and sum both
  *   be64  claimed min time, be64 claimed max time
  *   be16  n, then n bytes of XOR chunk data (with its 2-byte count)
  *
@@ -30,13 +35,16 @@ static void check(int ok) {
     if (!ok) __builtin_trap();
 }
 
-static void run(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, size_t total) {
+/* what < 0: raw */
+static void run(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, int what,
+                size_t total) {
     st_dedup_samples_t *s;
-    if (st_dedup_samples_new(&s, r, n, mint, maxt, counter)) return;
+    int rc = what < 0 ? st_dedup_samples_new(&s, r, n, mint, maxt, counter)
+                      : st_dedup_samples_new_aggr(&s, r, n, mint, maxt, counter, (st_aggr_read_t)what);
+    if (rc) return;
     int64_t t, last = INT64_MIN;
     double v;
     size_t got = 0;
-    int rc;
     while ((rc = st_dedup_samples_next(s, &t, &v)) == 1) {
         check(got == 0 || t > last);
         check(t >= mint && t <= maxt);
@@ -58,6 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
     int64_t mint = (int64_t)st_dec_be64(&d), maxt = (int64_t)st_dec_be64(&d);
     if (d.err) return 0;
     bool counter = flags & 1, split = flags & 8;
+    int what = flags & 16 ? (flags >> 5) % 6 : -1;
     size_t nrep = (size_t)((flags >> 1) & 3) + 1;
     st_store_chunk_t c[MAX_CHUNKS];
     size_t rep[MAX_CHUNKS], n = 0, total = 0;
@@ -70,11 +79,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
         memset(&c[n], 0, sizeof c[n]);
         c[n].mint = cmin;
         c[n].maxt = cmax;
-        c[n].data[ST_AGGR_RAW] = data;
-        c[n].len[ST_AGGR_RAW] = clen;
+        int slot = what < 0 ? ST_AGGR_RAW : (ri >> 4) % 7;
+        if (slot == 6) {
+            c[n].data[ST_AGGR_COUNT] = data;
+            c[n].len[ST_AGGR_COUNT] = clen;
+            slot = ST_AGGR_SUM;
+        }
+        c[n].data[slot] = data;
+        c[n].len[slot] = clen;
         int ns = st_xor_num_samples(data, clen);
         total += ns > 0 ? (size_t)ns : 0;
-        rep[n++] = ri % nrep;
+        rep[n++] = (what < 0 ? ri : ri & 15) % nrep;
     }
     for (size_t i = 0; i + 1 < n; i++) {
         int x = st_dedup_chunk_cmp(&c[i], &c[i + 1]), y = st_dedup_chunk_cmp(&c[i + 1], &c[i]);
@@ -93,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
             for (size_t i = 1; i < r[k].n; i++) check(r[k].chunks[i - 1].maxt < r[k].chunks[i].mint);
         }
         check(sum == n && nr >= 1 && nr <= (n ? n : 1));
-        run(r, nr, mint, maxt, counter, total);
+        run(r, nr, mint, maxt, counter, what, total);
         free(r);
         free(st);
         return 0;
@@ -115,6 +130,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *p, size_t len) {
             }
         off += r[k].n;
     }
-    run(r, nrep, mint, maxt, counter, total);
+    run(r, nrep, mint, maxt, counter, what, total);
     return 0;
 }

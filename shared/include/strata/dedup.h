@@ -6,8 +6,10 @@
  * blocks (vertical compaction).
  *
  * Chunks are st_store_chunk_t (storeapi.h): raw XOR data in
- * data[ST_AGGR_RAW]. Ownership: every iterator borrows the chunk bytes for
- * its life.
+ * data[ST_AGGR_RAW], or downsampled aggregates in data[ST_AGGR_COUNT..
+ * COUNTER], which st_dedup_samples_new_aggr reads through st_aggr_iter
+ * (downsample.h), as Thanos dedups the samples of the aggregate it reads.
+ * Ownership: every iterator borrows the chunk bytes for its life.
  */
 #ifndef STRATA_DEDUP_H
 #define STRATA_DEDUP_H
@@ -16,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/downsample.h"
 #include "strata/storeapi.h"
 
 /* Thanos's dedup: the penalty before a replica's sample interval is known. */
@@ -53,8 +56,17 @@ typedef struct st_dedup_samples st_dedup_samples_t;
  * Chunk bytes are borrowed for the iterator's life. */
 int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt,
                       bool counter);
+/* The same over downsampled replicas: each replica's chunks (sorted, not
+ * overlapping, as the overlap split deals them) are read as Thanos's
+ * querier reads them, through st_aggr_iter_new(what) bounded to [mint,
+ * maxt]: one aggregate (a chunk without it read as raw), avg, or the
+ * counter with its resets applied. One replica: those samples; several:
+ * the same penalty dedup, counter adjustment included. A chunk with
+ * neither the aggregate(s) nor raw data fails here (ST_ECORRUPT). */
+int st_dedup_samples_new_aggr(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint,
+                              int64_t maxt, bool counter, st_aggr_read_t what);
 /* 1 = *t, *v set; 0 = done; < 0 = a chunk does not decode (ST_ECORRUPT) or
- * is not raw XOR (ST_EUNSUPPORTED). */
+ * is not raw XOR (ST_EUNSUPPORTED; st_dedup_samples_new only). */
 int st_dedup_samples_next(st_dedup_samples_t *s, int64_t *t, double *v);
 void st_dedup_samples_free(st_dedup_samples_t *s); /* NULL ok */
 

@@ -13,6 +13,10 @@
  * before a switch is the last emitted one, or, on the very first call,
  * replica A's first sample even when B's earlier sample is chosen.
  *
+ * A downsampled replica is read by a leaf over st_aggr_iter instead
+ * (chunk after chunk, as Thanos's querier reads one aggregate), so the
+ * penalty dedup runs unchanged over the aggregate's samples.
+ *
  * Timestamps come from stores (untrusted): penalty arithmetic saturates.
  */
 #include <stdlib.h>
@@ -113,6 +117,7 @@ typedef struct {
 typedef struct {
     const st_store_chunk_t *chunks;
     size_t n, next;
+    st_aggr_iter_t *aggr; /* downsampled replica: read through it, no heap */
     act_t *heap;
     size_t nheap;
     int64_t mint, maxt;
@@ -166,10 +171,27 @@ static int activate(leaf_t *l, size_t i) {
     return ST_OK;
 }
 
+/* Aggregate samples come bounded and in chunk order; a chunk repeating
+ * what the previous one covered is skipped by st_aggr_iter, anything else
+ * not newer (corrupt input) here, so time still only moves forward. */
+static int leaf_next_aggr(leaf_t *l, bool have_last) {
+    for (;;) {
+        int64_t t;
+        double v;
+        int rc = st_aggr_iter_next(l->aggr, &t, &v);
+        if (rc <= 0) return l->state = rc;
+        if (have_last && t <= l->t) continue;
+        l->t = t;
+        l->v = v;
+        return l->state = 1;
+    }
+}
+
 static int leaf_next(leaf_t *l) {
     if (l->started && l->state <= 0) return l->state;
     bool have_last = l->started;
     l->started = true;
+    if (l->aggr) return leaf_next_aggr(l, have_last);
     for (;;) {
         while (l->next < l->n && (l->nheap == 0 || l->chunks[l->next].mint <= l->heap[0].t)) {
             int rc = activate(l, l->next++);
@@ -270,6 +292,9 @@ static int node_seek(node_t *n, int64_t t) {
 }
 
 static int dedup_step(node_t *n) {
+    /* nothing comes after the last representable time (the seek target
+     * saturates there and would find the same timestamp again) */
+    if (n->last_t == INT64_MAX) return 0;
     if (n->aval > 0) n->aval = node_seek(n->a, sat_add(sat_add(n->last_t, 1), n->pen_a));
     if (n->bval > 0) n->bval = node_seek(n->b, sat_add(sat_add(n->last_t, 1), n->pen_b));
     if (n->aval < 0) return n->aval;
@@ -332,8 +357,9 @@ struct st_dedup_samples {
     act_t *acts;
 };
 
-int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt,
-                      bool counter) {
+/* what < 0: raw leaves; else st_aggr_iter leaves reading what. */
+static int samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt,
+                       bool counter, int what) {
     *out = NULL;
     if (n == 0) return st_errorf(ST_EINVAL, "samples: no replica");
     st_dedup_samples_t *s = calloc(1, sizeof *s);
@@ -342,9 +368,9 @@ int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, 
     if (s) {
         s->nnodes = 2 * n - 1;
         s->nodes = calloc(s->nnodes, sizeof *s->nodes);
-        s->acts = malloc((nchunks ? nchunks : 1) * sizeof *s->acts);
+        if (what < 0) s->acts = malloc((nchunks ? nchunks : 1) * sizeof *s->acts);
     }
-    if (!s || !s->nodes || !s->acts) {
+    if (!s || !s->nodes || (what < 0 && !s->acts)) {
         st_dedup_samples_free(s);
         return st_errorf(ST_ENOMEM, "samples: %zu replicas, %zu chunks", n, nchunks);
     }
@@ -354,7 +380,15 @@ int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, 
         nd->is_leaf = true;
         nd->leaf = (leaf_t){.chunks = r[i].chunks, .n = r[i].n, .heap = acts, .mint = mint, .maxt = maxt,
                             .counter = counter && n > 1};
-        acts += r[i].n;
+        if (what < 0) {
+            acts += r[i].n;
+            continue;
+        }
+        int rc = st_aggr_iter_new(&nd->leaf.aggr, r[i].chunks, r[i].n, (st_aggr_read_t)what, mint, maxt);
+        if (rc) {
+            st_dedup_samples_free(s);
+            return rc == ST_ENOMEM ? rc : st_errwrap(ST_ECORRUPT, "replica %zu of %zu", i, n);
+        }
     }
     node_t *prev = &s->nodes[0];
     for (size_t i = 1; i < n; i++) {
@@ -372,6 +406,18 @@ int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, 
     return ST_OK;
 }
 
+int st_dedup_samples_new(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt,
+                      bool counter) {
+    return samples_new(out, r, n, mint, maxt, counter, -1);
+}
+
+int st_dedup_samples_new_aggr(st_dedup_samples_t **out, const st_dedup_replica_t *r, size_t n, int64_t mint,
+                              int64_t maxt, bool counter, st_aggr_read_t what) {
+    if ((int)what < ST_AGGR_READ_COUNT || (int)what > ST_AGGR_READ_AVG)
+        return st_errorf(ST_EINVAL, "samples: unknown aggregate read %d", (int)what);
+    return samples_new(out, r, n, mint, maxt, counter, (int)what);
+}
+
 int st_dedup_samples_next(st_dedup_samples_t *s, int64_t *t, double *v) {
     node_t *root = &s->nodes[s->nnodes - 1];
     int rc = node_next(root);
@@ -381,6 +427,8 @@ int st_dedup_samples_next(st_dedup_samples_t *s, int64_t *t, double *v) {
 
 void st_dedup_samples_free(st_dedup_samples_t *s) {
     if (!s) return;
+    for (size_t i = 0; s->nodes && i < s->nnodes; i++)
+        if (s->nodes[i].is_leaf) st_aggr_iter_free(s->nodes[i].leaf.aggr);
     free(s->nodes);
     free(s->acts);
     free(s);

@@ -5,7 +5,12 @@
  * other replica a penalty of 2 x (t - lastT) (5000 ms before the first
  * sample). Also: the time-ordered merge of one replica's overlapping
  * chunks, [mint, maxt] bounds, Thanos's overlap split and chunk order, the
- * counter adjustment, empty replicas, three replicas and corrupt chunks. */
+ * counter adjustment, empty replicas, three replicas and corrupt chunks.
+ * Downsampled replicas (st_dedup_samples_new_aggr): aggregate sub-chunks
+ * holding the same grids as the raw tests must give the same answers
+ * (max = the raw value, min = value - 100, count 2, sum 2 x value), raw
+ * and aggregate chunks mixed in one replica, the counter read with its
+ * resets applied before the dedup's adjustment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +21,7 @@
 #include <string.h>
 
 #include "strata/dedup.h"
+#include "strata/downsample.h"
 #include "strata/chunkenc.h"
 #include "strata/err.h"
 
@@ -77,11 +83,13 @@ typedef struct {
     double v;
 } smp_t;
 
-/* Run the iterator over replicas; compare with want[0..nwant). */
-static void expect(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, const smp_t *want,
-                   size_t nwant) {
+/* Run the iterator over replicas (what < 0: raw, else read through
+ * st_aggr_iter); compare with want[0..nwant). */
+static void expect_read(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, int what,
+                        const smp_t *want, size_t nwant) {
     st_dedup_samples_t *s;
-    assert_int_equal(st_dedup_samples_new(&s, r, n, mint, maxt, counter), 0);
+    if (what < 0) assert_int_equal(st_dedup_samples_new(&s, r, n, mint, maxt, counter), 0);
+    else assert_int_equal(st_dedup_samples_new_aggr(&s, r, n, mint, maxt, counter, (st_aggr_read_t)what), 0);
     size_t k = 0;
     int64_t t;
     double v;
@@ -99,7 +107,232 @@ static void expect(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t 
     st_dedup_samples_free(s);
 }
 
+static void expect(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, const smp_t *want,
+                   size_t nwant) {
+    expect_read(r, n, mint, maxt, counter, -1, want, nwant);
+}
+
 #define NW(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- downsampled chunks ---- */
+
+/* Aggregate chunks whose windows sit at given timestamps: count 2, sum
+ * 2v, min v - 100, max v, counter v; no raw data. */
+typedef struct {
+    st_xor_appender_t app[MAXCH][ST_AGGR_N];
+    st_store_chunk_t c[MAXCH];
+    size_t n;
+} aggr_chunks_t;
+
+static size_t add_aggr_chunk(aggr_chunks_t *as, const int64_t *t, const double *v, size_t n) {
+    assert_true(as->n < MAXCH);
+    st_store_chunk_t *c = &as->c[as->n];
+    memset(c, 0, sizeof *c);
+    for (int a = ST_AGGR_COUNT; a <= ST_AGGR_COUNTER; a++) {
+        st_xor_appender_t *x = &as->app[as->n][a];
+        assert_int_equal(st_xor_appender_init(x), 0);
+        for (size_t i = 0; i < n; i++) {
+            double val = a == ST_AGGR_COUNT ? 2 : a == ST_AGGR_SUM ? 2 * v[i] : a == ST_AGGR_MIN ? v[i] - 100 : v[i];
+            assert_int_equal(st_xor_append(x, t[i], val), 0);
+        }
+        c->data[a] = st_xor_bytes(x, &c->len[a]);
+    }
+    c->mint = n ? t[0] : 0;
+    c->maxt = n ? t[n - 1] : 0;
+    return as->n++;
+}
+
+/* add_grid's samples as aggregate chunks. */
+static size_t add_aggr_grid(aggr_chunks_t *as, int64_t from, int64_t to, int64_t step, int64_t gap_from,
+                            int64_t gap_to, double off, size_t per) {
+    int64_t t[512];
+    double v[512];
+    size_t n = 0, added = 0;
+    for (int64_t x = from; x <= to; x += step) {
+        if (x >= gap_from && x <= gap_to) continue;
+        t[n] = x;
+        v[n] = (double)x / 1000 + off;
+        if (++n == per) {
+            add_aggr_chunk(as, t, v, n);
+            added++;
+            n = 0;
+        }
+    }
+    if (n) {
+        add_aggr_chunk(as, t, v, n);
+        added++;
+    }
+    return added;
+}
+
+static void aggr_chunks_free(aggr_chunks_t *as) {
+    for (size_t i = 0; i < as->n; i++)
+        for (int a = ST_AGGR_COUNT; a <= ST_AGGR_COUNTER; a++) st_xor_appender_free(&as->app[i][a]);
+}
+
+/* want with each value mapped as aggregate `what` stores it */
+static void expect_each_read(const st_dedup_replica_t *r, size_t n, bool counter, const smp_t *want, size_t nwant) {
+    smp_t *w = malloc((nwant ? nwant : 1) * sizeof *w);
+    static const st_aggr_read_t reads[] = {ST_AGGR_READ_COUNT, ST_AGGR_READ_SUM, ST_AGGR_READ_MIN, ST_AGGR_READ_MAX,
+                                           ST_AGGR_READ_AVG};
+    for (size_t k = 0; k < NW(reads); k++) {
+        for (size_t i = 0; i < nwant; i++) {
+            double v = want[i].v;
+            w[i] = (smp_t){want[i].t, reads[k] == ST_AGGR_READ_COUNT ? 2
+                                      : reads[k] == ST_AGGR_READ_SUM ? 2 * v
+                                      : reads[k] == ST_AGGR_READ_MIN ? v - 100
+                                                                     : v};
+        }
+        expect_read(r, n, INT64_MIN, INT64_MAX, counter, (int)reads[k], w, nwant);
+    }
+    free(w);
+}
+
+/* test_gaps_in_each_replica over 5m-like windows held as aggregates: the
+ * penalty dedup picks the same samples of whichever aggregate is read. */
+static void test_aggr_dedup_gaps(void **state) {
+    (void)state;
+    aggr_chunks_t *as = calloc(1, sizeof *as);
+    size_t na = add_aggr_grid(as, 0, 600000, 15000, 120000, 240000, 0, 8);
+    size_t nb = add_aggr_grid(as, 0, 600000, 15000, 390000, 480000, 0.5, 8);
+    st_dedup_replica_t r[2] = {{&as->c[0], na}, {&as->c[na], nb}};
+    smp_t want[64];
+    size_t n = 0;
+    for (int64_t t = 0; t <= 600000; t += 15000) {
+        if (t == 120000 || t == 135000 || t == 390000 || t == 405000) continue;
+        bool from_b = t >= 150000 && t <= 375000;
+        want[n++] = (smp_t){t, (double)t / 1000 + (from_b ? 0.5 : 0)};
+    }
+    expect_each_read(r, 2, false, want, n);
+    /* one replica: its windows as they are, bounded */
+    smp_t one[] = {{90000, 90}, {105000, 105}, {255000, 255}};
+    expect_read(r, 1, 90000, 255000, false, ST_AGGR_READ_MAX, one, NW(one));
+    /* the select path: all chunks sorted, split, then deduplicated */
+    st_store_chunk_t all[MAXCH];
+    memcpy(all, as->c, (na + nb) * sizeof *all);
+    qsort(all, na + nb, sizeof *all, (int (*)(const void *, const void *))st_dedup_chunk_cmp);
+    st_dedup_replica_t *sr;
+    st_store_chunk_t *st;
+    size_t nr;
+    assert_int_equal(st_dedup_overlap_split(all, na + nb, &sr, &nr, &st), 0);
+    assert_int_equal(nr, 2);
+    st_dedup_samples_t *s;
+    assert_int_equal(st_dedup_samples_new_aggr(&s, sr, nr, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MAX), 0);
+    int64_t t, last = -1;
+    double v;
+    size_t cnt = 0;
+    while (st_dedup_samples_next(s, &t, &v) == 1) {
+        assert_true(t > last && t % 15000 == 0);
+        assert_true(v == (double)t / 1000 || v == (double)t / 1000 + 0.5);
+        last = t;
+        cnt++;
+    }
+    /* the split deals chunks of both replicas into the two it makes: at
+     * most two switches, two samples lost at each (test_split_then_dedup) */
+    assert_int_equal(last, 600000);
+    assert_true(cnt >= 41 - 4 && cnt <= 41);
+    st_dedup_samples_free(s);
+    free(sr);
+    free(st);
+    aggr_chunks_free(as);
+    free(as);
+}
+
+/* test_counter_reset_in_one_replica with counter aggregates: B's reset is
+ * applied while it is read (10 20 30 31 32 33 34 ...), then the switch to
+ * B at 60 s (34 < 40) adds 6: the same answer as over raw samples. */
+static void test_aggr_counter(void **state) {
+    (void)state;
+    aggr_chunks_t *as = calloc(1, sizeof *as);
+    int64_t ta[] = {0, 10000, 20000, 30000, 80000, 90000};
+    double va[] = {10, 20, 30, 40, 80, 90};
+    int64_t tb[] = {0, 10000, 20000, 30000, 40000, 50000, 60000, 70000, 80000, 90000};
+    double vb[] = {10, 20, 30, 1, 2, 3, 4, 5, 6, 7};
+    add_aggr_chunk(as, ta, va, 6);
+    add_aggr_chunk(as, tb, vb, 10);
+    st_dedup_replica_t r[2] = {{&as->c[0], 1}, {&as->c[1], 1}};
+    smp_t counter[] = {{0, 10},     {10000, 20}, {20000, 30}, {30000, 40},
+                       {60000, 40}, {70000, 41}, {80000, 42}, {90000, 43}};
+    expect_read(r, 2, INT64_MIN, INT64_MAX, true, ST_AGGR_READ_COUNTER, counter, NW(counter));
+    /* alone, B's counter is reset-corrected all the same */
+    smp_t b_alone[] = {{0, 10}, {10000, 20}, {20000, 30}, {30000, 31}, {40000, 32},
+                       {50000, 33}, {60000, 34}, {70000, 35}, {80000, 36}, {90000, 37}};
+    expect_read(&r[1], 1, INT64_MIN, INT64_MAX, true, ST_AGGR_READ_COUNTER, b_alone, NW(b_alone));
+    aggr_chunks_free(as);
+    free(as);
+}
+
+/* Stores fall back to raw where nothing is downsampled: one replica with
+ * an aggregate chunk then a raw one reads the aggregate, then the raw
+ * samples (raw values + 0.25 here, to tell them apart). */
+static void test_aggr_mixed_raw(void **state) {
+    (void)state;
+    aggr_chunks_t *as = calloc(1, sizeof *as);
+    chunks_t cs = {0};
+    add_aggr_grid(as, 0, 50000, 10000, -1, -1, 0, 120);
+    add_grid(&cs, 60000, 100000, 10000, -1, -1, 0.25, 120);
+    st_store_chunk_t mixed[2] = {as->c[0], cs.c[0]};
+    st_dedup_replica_t r = {mixed, 2};
+    smp_t want[11];
+    for (int i = 0; i <= 10; i++) want[i] = (smp_t){i * 10000, i * 10 + (i >= 6 ? 0.25 : 0)};
+    expect_read(&r, 1, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MAX, want, 11);
+    expect_read(&r, 1, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_AVG, want, 11);
+    expect_read(&r, 1, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_COUNTER, want, 11);
+    smp_t mins[11];
+    for (int i = 0; i <= 10; i++) mins[i] = (smp_t){want[i].t, i < 6 ? want[i].v - 100 : want[i].v};
+    expect_read(&r, 1, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MIN, mins, 11);
+    /* two such replicas, the second all raw: dedup over the mix */
+    st_dedup_replica_t r2[2] = {r, {cs.c, 1}};
+    expect_read(r2, 2, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MAX, want, 11);
+    /* the raw path still refuses aggregate chunks */
+    st_dedup_samples_t *s;
+    int64_t t;
+    double v;
+    assert_int_equal(st_dedup_samples_new(&s, &r, 1, INT64_MIN, INT64_MAX, false), 0);
+    assert_int_equal(st_dedup_samples_next(s, &t, &v), ST_EUNSUPPORTED);
+    st_dedup_samples_free(s);
+    chunks_free(&cs);
+    aggr_chunks_free(as);
+    free(as);
+}
+
+/* A chunk with neither the aggregate nor raw data fails at creation, a
+ * sub-chunk that does not decode while reading (sticky), an unknown read
+ * is refused. */
+static void test_aggr_errors(void **state) {
+    (void)state;
+    aggr_chunks_t *as = calloc(1, sizeof *as);
+    int64_t t[] = {299999, 599999};
+    double v[] = {1, 2};
+    add_aggr_chunk(as, t, v, 2);
+    st_store_chunk_t only_count = {.mint = 299999, .maxt = 599999};
+    only_count.data[ST_AGGR_COUNT] = as->c[0].data[ST_AGGR_COUNT];
+    only_count.len[ST_AGGR_COUNT] = as->c[0].len[ST_AGGR_COUNT];
+    st_dedup_replica_t r[2] = {{&as->c[0], 1}, {&only_count, 1}};
+    st_dedup_samples_t *s = NULL;
+    assert_int_equal(st_dedup_samples_new_aggr(&s, r, 2, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MAX), ST_ECORRUPT);
+    assert_null(s);
+    assert_int_equal(st_dedup_samples_new_aggr(&s, r, 2, INT64_MIN, INT64_MAX, false, (st_aggr_read_t)42), ST_EINVAL);
+    static const uint8_t junk[] = {0x00, 0x05, 0xff};
+    st_store_chunk_t bad = as->c[0];
+    bad.data[ST_AGGR_MAX] = junk;
+    bad.len[ST_AGGR_MAX] = sizeof junk;
+    st_dedup_replica_t rb[2] = {{&as->c[0], 1}, {&bad, 1}};
+    assert_int_equal(st_dedup_samples_new_aggr(&s, rb, 2, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MAX), 0);
+    int64_t tt;
+    double vv;
+    int rc;
+    while ((rc = st_dedup_samples_next(s, &tt, &vv)) == 1) {
+    }
+    assert_int_equal(rc, ST_ECORRUPT);
+    assert_int_equal(st_dedup_samples_next(s, &tt, &vv), ST_ECORRUPT);
+    st_dedup_samples_free(s);
+    /* the min of the same chunk still reads */
+    smp_t mins[] = {{299999, -99}, {599999, -98}};
+    expect_read(&rb[1], 1, INT64_MIN, INT64_MAX, false, ST_AGGR_READ_MIN, mins, NW(mins));
+    aggr_chunks_free(as);
+    free(as);
+}
 
 /* ---- one replica ---- */
 
@@ -562,6 +795,10 @@ int main(void) {
         cmocka_unit_test(test_corrupt_and_downsampled),
         cmocka_unit_test(test_extreme_timestamps),
         cmocka_unit_test(test_values_bit_exact),
+        cmocka_unit_test(test_aggr_dedup_gaps),
+        cmocka_unit_test(test_aggr_counter),
+        cmocka_unit_test(test_aggr_mixed_raw),
+        cmocka_unit_test(test_aggr_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
