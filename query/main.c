@@ -80,19 +80,12 @@ int query_main(int argc, char **argv) {
         {"endpoint", ST_FLAG_STRINGS, &stores, "Alias of --store."},
     };
     const size_t nflags = sizeof flags / sizeof flags[0];
-    char **pos = NULL;
-    size_t npos = 0;
-    int rc = st_flags_parse(flags, nflags, argc - 1, argv + 1, &pos, &npos);
-    free(pos);
     int exit_code = 2;
-    if (rc == 1 || (rc == 0 && npos != 0)) {
-        st_flags_usage(rc == 1 ? stdout : stderr, "strata query [flags]",
-                       "Query StoreAPI endpoints as one: fan-out, merge, HA dedup, the Prometheus HTTP API (as thanos "
-                       "query).",
-                       flags, nflags - 1);
-        exit_code = rc == 1 ? 0 : 2;
-        goto early;
-    }
+    int rc = st_flags_parse_command(
+        flags, nflags, nflags - 1, argc, argv, "strata query [flags]",
+        "Query StoreAPI endpoints as one: fan-out, merge, HA dedup, the Prometheus HTTP API (as thanos query).",
+        &exit_code);
+    if (rc == 1) goto early;
     st_log_level_t level;
     if (!rc && timeout_ms <= 0) rc = st_errorf(ST_EINVAL, "--query.timeout must be positive");
     if (!rc && lookback_ms <= 0) rc = st_errorf(ST_EINVAL, "--query.lookback-delta must be positive");
