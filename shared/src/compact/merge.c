@@ -639,7 +639,7 @@ static int verify(const char *dir, uint64_t *bytes) {
     }
     const char *others[] = {"index", ST_META_FILENAME, ST_TOMBSTONES_FILENAME};
     for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
-        uint64_t sz;
+        uint64_t sz = 0;
         if ((rc = file_size(dir, others[i], &sz))) goto out;
         *bytes += sz;
     }
