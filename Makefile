@@ -55,6 +55,7 @@ bench: build
 	@bash bench/ingest/run.sh $(RELEASE_DIR)
 	@bash bench/store/run.sh $(RELEASE_DIR)
 	@bash bench/query/run.sh $(RELEASE_DIR)
+	@bash bench/compact/run.sh $(RELEASE_DIR)
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DST_FUZZ=ON -DST_SANITIZE=address,undefined >/dev/null

@@ -48,6 +48,12 @@ int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encod
 int st_chunk_decode_entry(const uint8_t *p, size_t len, const char *what, uint8_t *encoding, const uint8_t **data,
                           size_t *dlen, uint64_t *need);
 uint64_t st_chunk_reader_size(const st_chunk_reader_t *r); /* total bytes of all segments */
+/* Give the pages of the segment mappings back (madvise MADV_DONTNEED):
+ * chunks stay readable, a later get maps them in again from the page
+ * cache. For passes over a whole block (compaction, downsampling), whose
+ * resident set would otherwise grow by every byte read. No-op for
+ * in-memory segments. */
+void st_chunk_reader_release_pages(const st_chunk_reader_t *r);
 void st_chunk_reader_free(st_chunk_reader_t *r);
 
 #endif

@@ -53,6 +53,9 @@ int st_index_reader_open(st_index_reader_t **out, const char *path);
 int st_index_reader_open_mem(st_index_reader_t **out, const uint8_t *p, size_t len, const char *name);
 void st_index_reader_free(st_index_reader_t *r);
 uint64_t st_index_reader_size(const st_index_reader_t *r);
+/* st_chunk_reader_release_pages for the index mapping (borrowed symbols
+ * and label strings stay valid). No-op for a memory image. */
+void st_index_reader_release_pages(const st_index_reader_t *r);
 
 /* Symbol by position (borrowed). ST_ECORRUPT for out-of-range refs. */
 int st_index_symbol(const st_index_reader_t *r, uint32_t ref, const char **s, size_t *len);

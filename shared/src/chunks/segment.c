@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "strata/buf.h"
@@ -367,6 +368,11 @@ int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encod
 }
 
 uint64_t st_chunk_reader_size(const st_chunk_reader_t *r) { return r->size; }
+
+void st_chunk_reader_release_pages(const st_chunk_reader_t *r) {
+    for (size_t i = 0; i < r->nsegs; i++)
+        if (r->segs[i].map.p) (void)madvise((void *)r->segs[i].map.p, r->segs[i].map.len, MADV_DONTNEED); /* a hint */
+}
 
 void st_chunk_reader_free(st_chunk_reader_t *r) {
     if (!r) return;

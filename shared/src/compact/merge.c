@@ -24,9 +24,12 @@
  * Memory: per source its all-postings list (4 bytes per series), the
  * current and previous series' labels and chunk metas; per output series
  * its chunk list and re-encoded chunk bytes, reused from series to
- * series. Chunk bytes themselves are read from the sources' mappings. The
- * index writer underneath keeps the symbols and every postings list until
- * it closes; nothing else grows with the number of series.
+ * series. The index writer underneath keeps the symbols and every postings
+ * list until it closes; nothing else grows with the number of series.
+ * Index entries and chunk bytes are read from the sources' mappings, whose
+ * pages count in the resident set once touched: they are given back
+ * (RELEASE_BYTES) as the merge moves on, so RSS does not grow with the
+ * size of the sources either.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -46,6 +49,10 @@
 #include "strata/textfmt.h"
 
 #define THANOS_SOURCE_COMPACTOR "compactor"
+/* The sources' mapped pages are released after this many chunk bytes, or
+ * RELEASE_SERIES source series (their index entries), have been read. */
+#define RELEASE_BYTES ((uint64_t)16 << 20)
+#define RELEASE_SERIES 16384
 
 /* ---- a heap of source positions ---- */
 
@@ -223,6 +230,7 @@ typedef struct {
     size_t run_cap;
     st_xor_appender_t app;
     bool app_on;
+    uint64_t mapped_bytes, mapped_series; /* read from the mappings since the last release */
 } series_t;
 
 static int grow(void **p, size_t *cap, size_t need, size_t elem) {
@@ -361,6 +369,7 @@ static int gather(series_t *s, size_t si) {
                               (unsigned long long)cm->ref);
         s->stats->chunks_in++;
         s->stats->samples_in += it->nsamples;
+        s->mapped_bytes += it->len;
         if (it->enc != ST_CHUNK_ENC_XOR) {
             /* Not decodable here: it cannot be trimmed to its block's range
              * (a chunk ending on maxTime is tolerated, as Thanos does), and
@@ -534,6 +543,16 @@ static int cut_runs(series_t *s) {
     return ST_OK;
 }
 
+/* Give back the pages of the sources' mappings: they are read front to
+ * back, what is behind is not needed again, and what is ahead maps in
+ * again from the page cache. */
+static void release_pages(const src_t *srcs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        st_index_reader_release_pages(srcs[i].ix);
+        st_chunk_reader_release_pages(srcs[i].cr);
+    }
+}
+
 /* ---- the output block ---- */
 
 static int ulid_cmp(const void *a, const void *b) { return st_ulid_cmp(a, b); }
@@ -695,6 +714,7 @@ int st_compact_merge(st_block_t *const *src, size_t n, const st_compact_opts_t *
         stats->bytes_read += st_block_size(src[i]);
     }
     if ((rc = st_block_writer_open(&w, parent_dir, NULL)) || (rc = write_symbols(srcs, n, hv, w))) goto out;
+    release_pages(srcs, n);
 
     s.opts = opts;
     s.stats = stats;
@@ -713,6 +733,7 @@ int st_compact_merge(st_block_t *const *src, size_t n, const st_compact_opts_t *
         s.lbls = &srcs[group[0]].lbls;
         s.lstr[0] = 0;
         stats->series_in += ng;
+        s.mapped_series += ng;
         for (size_t g = 0; g < ng; g++)
             if ((rc = gather(&s, group[g]))) goto out;
         if ((rc = cut_runs(&s))) goto out;
@@ -722,12 +743,17 @@ int st_compact_merge(st_block_t *const *src, size_t n, const st_compact_opts_t *
             stats->chunks_out += s.nout;
             stats->samples_out += s.out_samples;
         }
+        if (s.mapped_bytes >= RELEASE_BYTES || s.mapped_series >= RELEASE_SERIES) {
+            release_pages(srcs, n);
+            s.mapped_bytes = s.mapped_series = 0;
+        }
         for (size_t g = 0; g < ng; g++) {
             if ((rc = series_next(&srcs[group[g]])) < 0) goto out;
             if (rc) heap_push(&h, group[g]);
         }
         rc = ST_OK;
     }
+    release_pages(srcs, n);
     if (!stats->series_out) goto out; /* nothing left: no block */
     rc = st_block_writer_commit(w, &meta, &dir);
     w = NULL;

@@ -12,6 +12,11 @@
  * stats and a thanos section saying resolution `resolution` and source
  * "compactor". Its files and segment_files lists are dropped, being the
  * source's; the upload (st_bucket_upload_block) lists the new files.
+ *
+ * The source's index entries and chunks are read from its mappings, whose
+ * pages count in the resident set once touched: they are given back every
+ * RELEASE_BYTES of chunks or RELEASE_SERIES series, so memory stays that
+ * of one series whatever the block's size.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +29,8 @@
 #include "strata/err.h"
 
 #define THANOS_SOURCE_COMPACTOR "compactor"
+#define RELEASE_BYTES ((uint64_t)16 << 20)
+#define RELEASE_SERIES 16384
 
 typedef struct {
     const st_block_t *src;
@@ -34,6 +41,7 @@ typedef struct {
     st_downsample_stats_t *stats;
     st_xor_appender_t apps[ST_AGGR_N]; /* tombstone filtering of AggrChunks */
     bool app_on[ST_AGGR_N];
+    uint64_t mapped_bytes; /* chunk bytes read since the last release */
 } job_t;
 
 static int thanos_section(const st_meta_t *m, int64_t src_res, int64_t res, const char *name, char **out) {
@@ -186,6 +194,7 @@ static int one_series(job_t *j, st_block_writer_t *w, st_downsampler_t *d, st_do
             rc = st_errwrap(rc, "block %s: series %u", j->name, j->id);
             goto out;
         }
+        j->mapped_bytes += len;
         if (src_res == ST_RES_RAW) {
             if (enc != ST_CHUNK_ENC_XOR) {
                 rc = st_errorf(ST_ECORRUPT, "block %s: series %u: chunk ref 0x%llx: encoding %u, want XOR in a raw block",
@@ -214,6 +223,11 @@ out:
     st_labels_free(&lbls);
     free(cms);
     return rc;
+}
+
+static void release_pages(const st_block_t *b) {
+    st_index_reader_release_pages(st_block_index(b));
+    st_chunk_reader_release_pages(st_block_chunks(b));
 }
 
 int st_downsample_block(const st_block_t *src, int64_t src_res, int64_t resolution, const char *parent_dir,
@@ -248,9 +262,14 @@ int st_downsample_block(const st_block_t *src, int64_t src_res, int64_t resoluti
         }
     }
     for (size_t i = 0; i < all.n; i++) {
+        if (i % RELEASE_SERIES == 0 || j.mapped_bytes >= RELEASE_BYTES) { /* i = 0: after the symbols */
+            release_pages(src);
+            j.mapped_bytes = 0;
+        }
         j.id = all.ids[i];
         if ((rc = one_series(&j, w, d, fix, src_res))) goto out;
     }
+    release_pages(src);
     st_meta_t m = *meta; /* borrowed members; commit does not free them */
     m.thanos_json = thanos;
     rc = st_block_writer_commit(w, &m, out_dir);
