@@ -22,8 +22,12 @@
 size_t st_fmt_go_g(char out[ST_FLOAT_BUF], double v);
 /* A sample value as Prometheus's HTTP API writes it in JSON:
  * strconv.FormatFloat(v, 'f', -1, 64) (shortest digits, never an exponent),
- * and "NaN", "+Inf", "-Inf" (1e300 is 301 digits, hence a buffer). */
+ * and "NaN", "+Inf", "-Inf" (1e300 is 301 digits, hence a buffer).
+ * st_fmt_prom_value writes it NUL-terminated into out, returns its length. */
 void st_put_prom_value(st_encbuf_t *b, double v);
+/* a sign, 309 integer digits, or "0." + 323 zeros + 17 digits; and a NUL */
+#define ST_PROM_VALUE_BUF 350
+size_t st_fmt_prom_value(char out[ST_PROM_VALUE_BUF], double v);
 /* Append Go strconv.Quote(s): "..." with \" \\ \n \t \r \a \b \f \v, \xNN for
  * other bytes < 0x20, 0x7f and invalid UTF-8, \u/\U for non-printable runes. */
 void st_put_go_quote(st_encbuf_t *b, const char *s, size_t len);

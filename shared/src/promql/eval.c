@@ -9,12 +9,16 @@
  *  2. every vector selector asks the queryable once for its series, over the
  *     range Prometheus computes from the offsets, ranges and @ of the
  *     selector and its enclosing subqueries (populateSeries), with hints;
+ *     the series are read when the selector is evaluated, one at a time
+ *     (timestamp()'s argument, read at every step, is loaded whole);
  *  3. selector offsets are adjusted for @ relative to the evaluation start
  *     (setOffsetForAtModifier), again for each subquery's own start;
  *  4. every node evaluates to a matrix over the evaluator's steps;
  *     range_eval() runs a per-step function over the vectors of its
  *     argument matrices (rangeEval), functions of range vectors slide a
- *     closed window [t - offset - range, t - offset] over each series.
+ *     closed window [t - offset - range, t - offset] over each series, and
+ *     simple aggregations of a selector or a range function take their
+ *     input series by series (eval_agg.c).
  *
  * The sample limit counts what Prometheus counts (currentSamples) at the
  * same places, so a query fails with "too many samples" when Prometheus's
@@ -75,21 +79,13 @@ int ev_check_done(ev_t *ev) {
     return 0;
 }
 
-/* Number of steps of an evaluator, 0 when end < start. */
-static uint64_t ev_steps(const ev_t *ev) {
-    if (ev->end < ev->start) return 0;
-    return ((uint64_t)ev->end - (uint64_t)ev->start) / (uint64_t)ev->interval + 1;
-}
-
-static int ev_check_steps(const ev_t *ev) {
+int ev_check_steps(const ev_t *ev) {
     uint64_t max = ev->q->opts->max_steps;
     if (max && ev_steps(ev) > max)
         return st_errorf(ST_ELIMIT, "promql: an evaluation of %llu steps is more than the limit of %llu",
                          (unsigned long long)ev_steps(ev), (unsigned long long)max);
     return 0;
 }
-
-static inline int64_t step_ts(const ev_t *ev, uint64_t k) { return (int64_t)((uint64_t)ev->start + k * (uint64_t)ev->interval); }
 
 /* ---- pointer maps ---- */
 
@@ -408,6 +404,7 @@ static void enode_free(enode_t *n) {
     free(n->args);
     for (size_t i = 0; i < n->ndata; i++) free(n->data[i].p);
     free(n->data);
+    st_series_set_free(n->set);
     free(n);
 }
 
@@ -641,39 +638,87 @@ static int set_offsets(int64_t eval_time, enode_t *root) {
 
 /* ---- selecting series (populateSeries) ---- */
 
-static int load_series(qctx_t *q, enode_t *n, st_series_set_t *set, int64_t mint, int64_t maxt, bool drop_stale) {
+/* The next series of set with samples in [mint, maxt] into s (its buffer
+ * reused): labels interned, samples in strict time order (as a merge
+ * would keep them), stale markers dropped when asked. 1, 0 at the end of
+ * the set, or an error. */
+static int read_series(qctx_t *q, st_series_set_t *set, int64_t mint, int64_t maxt, bool drop_stale, ser_t *s) {
     int rc;
-    size_t cap = 0;
     while ((rc = st_series_set_next(set)) == 1) {
-        const lset_t *m = lset_intern(q, st_series_set_labels(set)->v, st_series_set_labels(set)->n);
-        if (!m) return ST_ENOMEM;
-        ser_t s = {m, NULL, 0, 0};
+        const st_labels_t *l = st_series_set_labels(set);
+        if (!(s->m = lset_intern(q, l->v, l->n))) return ST_ENOMEM;
+        s->n = 0;
         int64_t t;
         double v;
         while ((rc = st_series_set_sample(set, &t, &v)) == 1) {
             if (t < mint || t > maxt || (drop_stale && st_is_stale_nan(v))) continue;
-            if (s.n && t <= s.p[s.n - 1].t) continue; /* keep time order strict, as a merge would */
-            if ((rc = ser_push(&s, t, v))) break;
+            if (s->n && t <= s->p[s->n - 1].t) continue;
+            if ((rc = ser_push(s, t, v))) return rc;
         }
-        if (rc < 0) {
-            free(s.p);
-            return rc;
-        }
-        if (!s.n) continue;
+        if (rc < 0) return rc;
+        if (s->n) return 1;
+    }
+    return rc;
+}
+
+static int load_series(qctx_t *q, enode_t *n, st_series_set_t *set, int64_t mint, int64_t maxt, bool drop_stale) {
+    int rc;
+    size_t cap = 0;
+    ser_t s = {0};
+    while ((rc = read_series(q, set, mint, maxt, drop_stale, &s)) == 1) {
         if (n->ndata == cap) {
             size_t nc = cap ? cap * 2 : 16;
             ser_t *d = realloc(n->data, nc * sizeof *d);
             if (!d) {
-                free(s.p);
-                return oom("selected series");
+                rc = oom("selected series");
+                break;
             }
             n->data = d;
             cap = nc;
         }
         n->data[n->ndata++] = s;
-        if ((rc = ev_check_done(&(ev_t){.q = q}))) return rc;
+        s = (ser_t){0};
+        if ((rc = ev_check_done(&(ev_t){.q = q}))) break;
     }
+    free(s.p);
     return rc < 0 ? rc : 0;
+}
+
+void ser_iter_vs(ser_iter_t *it, enode_t *vs) {
+    *it = (ser_iter_t){.v = vs->data, .n = vs->ndata, .lazy = vs->set ? vs : NULL};
+}
+
+void ser_iter_mat(ser_iter_t *it, const mat_t *m) { *it = (ser_iter_t){.v = m->s, .n = m->n}; }
+
+int ser_iter_next(qctx_t *q, ser_iter_t *it, const ser_t **out) {
+    enode_t *n = it->lazy;
+    if (!n) {
+        if (it->i == it->n) return 0;
+        *out = &it->v[it->i++];
+        return 1;
+    }
+    if (!it->i++) {
+        /* each node is evaluated once, so its set is read once */
+        if (n->set_read) return st_errorf(ST_EINVAL, "promql: internal error: a selector's series read twice");
+        n->set_read = true;
+    }
+    int rc = read_series(q, n->set, n->set_mint, n->set_maxt, n->drop_stale, &it->buf);
+    if (rc < 0) return st_errwrap(rc, "expanding series");
+    *out = &it->buf;
+    return rc;
+}
+
+void ser_iter_free(ser_iter_t *it) {
+    free(it->buf.p);
+    it->buf = (ser_t){0};
+}
+
+/* Is the selector at the end of path timestamp()'s argument, which reads
+ * it at every step (unwrap_arg's wrappers in between)? */
+static bool under_timestamp(const path_t *path) {
+    size_t i = path->n;
+    while (i > 0 && (path->v[i - 1]->kind == EN_PAREN || path->v[i - 1]->kind == EN_STEPINV)) i--;
+    return i > 0 && path->v[i - 1]->kind == EN_CALL && strcmp(path->v[i - 1]->e->call.func->name, "timestamp") == 0;
 }
 
 static int populate_walk(qctx_t *q, enode_t *n, path_t *path) {
@@ -717,7 +762,15 @@ static int populate_walk(qctx_t *q, enode_t *n, path_t *path) {
         st_series_set_t *set = NULL;
         rc = q->qb->select(q->qb->ctx, &n->e->vs.matchers, start, end, &h, &set, q->warnings);
         if (rc) return st_errwrap(rc, "expanding series");
-        rc = load_series(q, n, set, start, end, eval_range != 0);
+        n->drop_stale = eval_range != 0;
+        if (!under_timestamp(path)) {
+            /* read when evaluated, a series at a time */
+            n->set = set;
+            n->set_mint = start;
+            n->set_maxt = end;
+            return 0;
+        }
+        rc = load_series(q, n, set, start, end, n->drop_stale);
         st_series_set_free(set);
         if (rc) return st_errwrap(rc, "expanding series");
         return 0;
@@ -854,27 +907,38 @@ static bool sample_at(const ev_t *ev, const ser_t *s, size_t *cur, int64_t ref, 
     return true;
 }
 
-static int eval_vs(ev_t *ev, enode_t *n, mat_t *out) {
+int eval_vs_to(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *out) {
     uint64_t nsteps = ev_steps(ev);
+    ser_t buf = {0}; /* a series for the sink */
+    ser_iter_t it;
+    const ser_t *s;
     int rc = ev_check_steps(ev);
     if (rc) return rc;
-    for (size_t i = 0; i < n->ndata; i++) {
-        const ser_t *s = &n->data[i];
-        ser_t *o = NULL;
+    ser_iter_vs(&it, n);
+    while ((rc = ser_iter_next(ev->q, &it, &s)) == 1) {
+        ser_t *o = sink ? &buf : NULL;
         size_t cur = 0;
+        buf.n = 0;
         for (uint64_t k = 0; k < nsteps; k++) {
             int64_t ts = step_ts(ev, k), t;
             double v;
-            if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) return rc;
+            if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) goto out;
             if (!sample_at(ev, s, &cur, sat_sub(ts, n->offset), &t, &v)) continue;
-            if (ev->cur >= ev->max) return ev_too_many();
-            if (!o && (rc = mat_push(out, s->m, &o))) return rc;
-            if ((rc = ser_push(o, ts, v))) return rc;
+            if (ev->cur >= ev->max) {
+                rc = ev_too_many();
+                goto out;
+            }
+            if (!o && (rc = mat_push(out, s->m, &o))) goto out;
+            if ((rc = ser_push(o, ts, v))) goto out;
             ev->cur++;
         }
-        if ((rc = ev_check_done(ev))) return rc;
+        if (sink && buf.n && (rc = sink(ev, sctx, s->m, buf.p, buf.n))) goto out;
+        if ((rc = ev_check_done(ev))) goto out;
     }
-    return 0;
+out:
+    ser_iter_free(&it);
+    free(buf.p);
+    return rc;
 }
 
 /* Index of the first point at or after t. */
@@ -899,22 +963,30 @@ static int eval_ms(ev_t *ev, enode_t *n, mat_t *out) {
     if (ev->start != ev->end) return st_errorf(ST_EINVAL, "cannot do range evaluation of matrix selector");
     enode_t *vs = n->kid[0];
     int64_t maxt = sat_sub(ev->start, vs->offset), mint = sat_sub(maxt, n->e->ms.range_ms);
+    ser_iter_t it;
+    const ser_t *s;
     int rc;
-    for (size_t i = 0; i < vs->ndata; i++) {
-        if ((rc = ev_check_done(ev))) return rc;
-        const ser_t *s = &vs->data[i];
+    ser_iter_vs(&it, vs);
+    while ((rc = ev_check_done(ev)) == 0 && (rc = ser_iter_next(ev->q, &it, &s)) == 1) {
         size_t from, to;
         window(s->p, s->n, mint, maxt, &from, &to);
         if (from == to) continue;
-        if (ev->cur + (to - from) > ev->max) return ev_too_many();
+        if (ev->cur + (to - from) > ev->max) {
+            rc = ev_too_many();
+            break;
+        }
         ser_t *o = NULL;
-        if ((rc = mat_push(out, s->m, &o))) return rc;
-        if (!(o->p = malloc((to - from) * sizeof *o->p))) return oom("range vector");
+        if ((rc = mat_push(out, s->m, &o))) break;
+        if (!(o->p = malloc((to - from) * sizeof *o->p))) {
+            rc = oom("range vector");
+            break;
+        }
         memcpy(o->p, s->p + from, (to - from) * sizeof *o->p);
         o->n = o->cap = to - from;
         ev->cur += to - from;
     }
-    return 0;
+    ser_iter_free(&it);
+    return rc;
 }
 
 static int eval_subquery(ev_t *ev, enode_t *n, mat_t *out) {
@@ -1034,52 +1106,92 @@ static int timestamp_step(ev_t *ev, void *ctx, vec_t *in, const lset_t *const *c
     return rc;
 }
 
-static int eval_call(ev_t *ev, enode_t *n, mat_t *out) {
+/* ---- functions of range vectors ---- */
+
+/* Window functions computed incrementally as the window slides, with the
+ * same arithmetic as functions.c's on the whole window. */
+typedef enum { RK_GENERIC, RK_RATE, RK_INCREASE, RK_DELTA, RK_MAX, RK_MIN } rkind_t;
+
+static rkind_t range_kind(const char *fname) {
+    static const struct {
+        const char *name;
+        rkind_t k;
+    } kinds[] = {{"rate", RK_RATE}, {"increase", RK_INCREASE}, {"delta", RK_DELTA},
+                 {"max_over_time", RK_MAX}, {"min_over_time", RK_MIN}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(fname, kinds[i].name) == 0) return kinds[i].k;
+    return RK_GENERIC;
+}
+
+/* Per-series window state, its buffers reused across series. */
+typedef struct {
+    size_t *resets; /* rate, increase: the indices i with p[i].v < p[i-1].v */
+    size_t *dq;     /* max/min_over_time: window points that may yet be the extreme */
+    size_t cap;
+} rscratch_t;
+
+static int rscratch_fit(rscratch_t *r, size_t n) {
+    if (n <= r->cap) return 0;
+    size_t *a = realloc(r->resets, n * sizeof *a);
+    if (!a) return oom("range function");
+    r->resets = a;
+    size_t *d = realloc(r->dq, n * sizeof *d);
+    if (!d) return oom("range function");
+    r->dq = d;
+    r->cap = n;
+    return 0;
+}
+
+/* max_over_time scans `if (v > m || isnan(m)) m = v` from m = the first
+ * value: its result is the earliest of the largest non-NaN values, or the
+ * last value when all are NaN (min_over_time alike). The deque holds, in
+ * time order, the non-NaN window points not beaten by a later one (ties do
+ * not beat), so its head is that earliest extreme. */
+static inline bool rk_beats(rkind_t k, double x, double y) { return k == RK_MAX ? x > y : x < y; }
+
+/* A function of a range vector, one series at a time: at each step the
+ * closed window [t - offset - range, t - offset] of the series, found by
+ * two cursors that only move forward, as the steps do. rate, increase and
+ * delta take the values before resets from a list made once per series
+ * instead of scanning each window; max/min_over_time keep a monotonic
+ * deque; both give bit for bit what the function gives on the window.
+ * Each output series goes to sink when one is given (its points lent for
+ * the call), else into out. Samples are counted in ev->cur as if every
+ * series were kept, so the limit trips where it does with out. */
+int eval_range_fn(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *out) {
     call_ctx_t c = {.n = n};
     int rc = 0;
     const char *fname = n->e->call.func->name;
-    if (strcmp(fname, "timestamp") == 0) {
-        enode_t *a = unwrap_arg(n->args[0]);
-        if (a->kind == EN_VS) {
-            c.vs = a;
-            rc = range_eval(ev, NULL, timestamp_step, &c, NULL, 0, out);
-            pmap_free(&c.memo);
-            return rc;
-        }
-    }
-    if (!n->matrix_fn) {
-        rc = range_eval(ev, NULL, call_step, &c, n->args, n->nargs, out);
-        pmap_free(&c.memo);
-        pql_func_cache_free(c.cache);
-        return rc;
-    }
-    /* a function of a range vector: one series at a time, a window per step */
     size_t mi = 0;
     while (mi < n->nargs) {
         enode_t *a = unwrap_arg(n->args[mi]);
         if (a->kind == EN_MS || a->kind == EN_SUBQ) break;
         mi++;
     }
+    if (out) memset(out, 0, sizeof *out);
     if (mi == n->nargs) return st_errorf(ST_EINVAL, "promql: %s: no range vector argument", fname);
     enode_t *marg = unwrap_arg(n->args[mi]);
     mat_t other[3] = {{0}}, sub = {0};
     vec_t argv[3] = {{0}}, res = {0};
+    pmap_t seen = {0};
+    rscratch_t rs = {0};
+    ser_t o = {0};
+    bool dup = false;
     uint64_t sub_samples = 0, nsteps = ev_steps(ev);
     size_t held = 0; /* points of the current window, counted in ev->cur */
-    const ser_t *series;
-    size_t nseries;
+    ser_iter_t it = {0};
+    const ser_t *s;
     int64_t range, offset;
+    rkind_t kind = range_kind(fname);
     if (n->nargs > 3) return st_errorf(ST_EINVAL, "promql: %s: too many arguments", fname);
     if (marg->kind == EN_SUBQ) {
         if ((rc = eval_subquery(ev, marg, &sub))) return rc;
         sub_samples = mat_samples(&sub);
-        series = sub.s;
-        nseries = sub.n;
+        ser_iter_mat(&it, &sub);
         range = marg->e->sq.range_ms;
         offset = marg->has_ts ? sat_add(marg->e->sq.offset_ms, sat_sub(ev->start, marg->ts)) : marg->offset;
     } else {
-        series = marg->kid[0]->data;
-        nseries = marg->kid[0]->ndata;
+        ser_iter_vs(&it, marg->kid[0]);
         range = marg->e->ms.range_ms;
         offset = marg->kid[0]->offset;
     }
@@ -1090,9 +1202,8 @@ static int eval_call(ev_t *ev, enode_t *n, mat_t *out) {
     }
     if ((rc = ev_check_steps(ev))) goto out;
     bool keep_name = strcmp(fname, "last_over_time") == 0;
-    for (size_t i = 0; i < nseries; i++) {
-        if ((rc = ev_check_done(ev))) goto out;
-        const ser_t *s = &series[i];
+    while ((rc = ev_check_done(ev)) == 0 && (rc = ser_iter_next(ev->q, &it, &s)) == 1) {
+        const pt_t *p = s->p;
         ev->cur -= held;
         held = 0;
         const lset_t *metric = keep_name ? s->m : drop_metric_name(ev->q, &c.memo, s->m);
@@ -1100,62 +1211,94 @@ static int eval_call(ev_t *ev, enode_t *n, mat_t *out) {
             rc = ST_ENOMEM;
             goto out;
         }
-        ser_t o = {metric, NULL, 0, 0};
+        o.n = 0;
+        size_t nres = 0, r = 0, from = 0, to = 0, dh = 0, dt = 0;
+        if (kind != RK_GENERIC && (rc = rscratch_fit(&rs, s->n))) goto out;
+        if (kind == RK_RATE || kind == RK_INCREASE)
+            for (size_t j = 1; j < s->n; j++)
+                if (p[j].v < p[j - 1].v) rs.resets[nres++] = j;
         for (uint64_t k = 0; k < nsteps; k++) {
             int64_t ts = step_ts(ev, k);
-            if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) {
-                free(o.p);
-                goto out;
-            }
+            if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) goto out;
             for (size_t j = 0; j < n->nargs; j++) {
                 if (j == mi) continue;
                 if (!other[j].n || other[j].s[0].n <= k) {
                     rc = st_errorf(ST_EINVAL, "unexpected error: runtime error: index out of range");
-                    free(o.p);
                     goto out;
                 }
                 argv[j].s[0].v = other[j].s[0].p[k].v;
             }
             int64_t maxt = sat_sub(ts, offset), mint = sat_sub(maxt, range);
-            size_t from, to;
-            window(s->p, s->n, mint, maxt, &from, &to);
+            while (from < s->n && p[from].t < mint) from++;
+            if (to < from) to = from;
+            for (; to < s->n && p[to].t <= maxt; to++) {
+                if ((kind != RK_MAX && kind != RK_MIN) || isnan(p[to].v)) continue;
+                while (dt > dh && rk_beats(kind, p[to].v, p[rs.dq[dt - 1]].v)) dt--;
+                rs.dq[dt++] = to;
+            }
             ev->cur -= held;
             held = to - from;
             if (ev->cur + held > ev->max) {
-                free(o.p);
                 rc = ev_too_many();
                 goto out;
             }
             ev->cur += held;
             if (!held) continue;
-            res.n = 0;
-            fcall_t fc = {.ev = ev, .node = n, .ts = ts, .args = argv, .out = &res, .memo = &c.memo, .cache = c.cache};
-            fc.win = (mwin_t){s->m, s->p + from, held, range, offset};
-            rc = n->fn(&fc);
-            c.cache = fc.cache;
-            if (rc) {
-                free(o.p);
-                goto out;
+            double v;
+            switch (kind) {
+            case RK_RATE:
+            case RK_INCREASE:
+            case RK_DELTA: {
+                if (held < 2) continue;
+                double result = p[to - 1].v - p[from].v;
+                if (kind != RK_DELTA) {
+                    while (r < nres && rs.resets[r] <= from) r++;
+                    for (size_t j = r; j < nres && rs.resets[j] < to; j++) result += p[rs.resets[j] - 1].v;
+                }
+                v = pql_extrapolate(p + from, held, result, ts, range, offset, kind != RK_DELTA, kind == RK_RATE);
+                break;
             }
-            if (res.n && (rc = ser_push(&o, ts, res.s[0].v))) {
-                free(o.p);
-                goto out;
+            case RK_MAX:
+            case RK_MIN:
+                while (dt > dh && rs.dq[dh] < from) dh++;
+                v = dt > dh ? p[rs.dq[dh]].v : p[to - 1].v;
+                break;
+            default: {
+                res.n = 0;
+                fcall_t fc = {.ev = ev, .node = n, .ts = ts, .args = argv, .out = &res, .memo = &c.memo,
+                              .cache = c.cache};
+                fc.win = (mwin_t){s->m, p + from, held, range, offset};
+                rc = n->fn(&fc);
+                c.cache = fc.cache;
+                if (rc) goto out;
+                if (!res.n) continue;
+                v = res.s[0].v;
             }
+            }
+            if ((rc = ser_push(&o, ts, v))) goto out;
         }
         if (!o.n) continue;
         if (ev->cur + o.n > ev->max) {
-            free(o.p);
             rc = ev_too_many();
             goto out;
         }
-        ser_t *slot = NULL;
-        if ((rc = mat_push(out, metric, &slot))) {
-            free(o.p);
-            goto out;
+        if (!dup) {
+            dup = pmap_get(&seen, pkey(metric), NULL);
+            if (!dup && (rc = pmap_put(&seen, pkey(metric), 0))) goto out;
         }
-        *slot = o;
-        ev->cur += o.n;
+        size_t np = o.n;
+        if (sink) {
+            if ((rc = sink(ev, sctx, metric, o.p, o.n))) goto out;
+        } else {
+            ser_t *slot = NULL;
+            if ((rc = mat_push(out, metric, &slot))) goto out;
+            *slot = o;
+            slot->m = metric;
+            o = (ser_t){0};
+        }
+        ev->cur += np;
     }
+    if (rc) goto out;
     ev->cur -= held;
     held = 0;
     if (strcmp(fname, "absent_over_time") == 0) {
@@ -1174,19 +1317,19 @@ static int eval_call(ev_t *ev, enode_t *n, mat_t *out) {
         }
         mat_free(out);
         if (nfound < nsteps) {
-            ser_t *o = NULL;
+            ser_t *so = NULL;
             const lset_t *m = absent_labels(ev->q, n->args[0]);
             if (!m) rc = ST_ENOMEM;
             for (uint64_t k = 0; k < nsteps && !rc; k++) {
                 if (found[k]) continue;
-                if (!out->n && (rc = mat_push(out, m, &o))) break;
+                if (!out->n && (rc = mat_push(out, m, &so))) break;
                 rc = ser_push(&out->s[0], step_ts(ev, k), 1);
             }
         }
         free(found);
         goto out;
     }
-    if (mat_has_dup(out)) rc = dup_labelset();
+    if (dup) rc = dup_labelset();
 out:
     if (held) ev->cur -= held;
     ev->cur -= sub_samples < ev->cur ? sub_samples : ev->cur;
@@ -1194,11 +1337,35 @@ out:
         mat_free(&other[j]);
         vec_free(&argv[j]);
     }
+    free(o.p);
+    ser_iter_free(&it);
+    free(rs.resets);
+    free(rs.dq);
+    pmap_free(&seen);
     mat_free(&sub);
     vec_free(&res);
     pmap_free(&c.memo);
     pql_func_cache_free(c.cache);
-    if (rc) mat_free(out);
+    if (rc && out) mat_free(out);
+    return rc;
+}
+
+static int eval_call(ev_t *ev, enode_t *n, mat_t *out) {
+    if (n->matrix_fn) return eval_range_fn(ev, n, NULL, NULL, out);
+    call_ctx_t c = {.n = n};
+    int rc;
+    if (strcmp(n->e->call.func->name, "timestamp") == 0) {
+        enode_t *a = unwrap_arg(n->args[0]);
+        if (a->kind == EN_VS) {
+            c.vs = a;
+            rc = range_eval(ev, NULL, timestamp_step, &c, NULL, 0, out);
+            pmap_free(&c.memo);
+            return rc;
+        }
+    }
+    rc = range_eval(ev, NULL, call_step, &c, n->args, n->nargs, out);
+    pmap_free(&c.memo);
+    pql_func_cache_free(c.cache);
     return rc;
 }
 
@@ -1209,7 +1376,7 @@ static int eval(ev_t *ev, enode_t *n, mat_t *out) {
     switch (n->kind) {
     case EN_NUMBER: return range_eval(ev, NULL, number_step, (void *)&n->e->number, NULL, 0, out);
     case EN_STRING: return st_errorf(ST_EINVAL, "promql: a string is not a value here");
-    case EN_VS: rc = eval_vs(ev, n, out); break;
+    case EN_VS: rc = eval_vs_to(ev, n, NULL, NULL, out); break;
     case EN_MS: rc = eval_ms(ev, n, out); break;
     case EN_SUBQ: return eval_subquery(ev, n, out);
     case EN_PAREN: return eval(ev, n->kid[0], out);
@@ -1282,18 +1449,23 @@ static int series_cmp(const void *a, const void *b) {
     return st_labels_cmp(&((const st_promql_series_t *)a)->metric, &((const st_promql_series_t *)b)->metric);
 }
 
-/* Copy the evaluated matrix into the result (as a vector when instant). */
-static int to_result(const mat_t *m, bool vector, int64_t t, st_promql_result_t *out) {
+/* The evaluated matrix as the result (as a vector when instant): labels
+ * copied, a matrix's point arrays handed over (m keeps the rest). */
+static int to_result(mat_t *m, bool vector, int64_t t, st_promql_result_t *out) {
     if (m->n && !(out->series = calloc(m->n, sizeof *out->series))) return oom("result");
     for (size_t i = 0; i < m->n; i++) {
         st_promql_series_t *s = &out->series[i];
-        size_t np = vector ? 1 : m->s[i].n;
         if (st_labels_copy(&s->metric, &m->s[i].m->l)) return oom("result labels");
         out->nseries++;
-        if (!(s->points = malloc(np * sizeof *s->points))) return oom("result points");
-        if (vector) s->points[0] = (st_promql_point_t){t, m->s[i].p[0].v};
-        else memcpy(s->points, m->s[i].p, np * sizeof *s->points);
-        s->npoints = np;
+        if (vector) {
+            if (!(s->points = malloc(sizeof *s->points))) return oom("result points");
+            s->points[0] = (st_promql_point_t){t, m->s[i].p[0].v};
+            s->npoints = 1;
+        } else {
+            s->points = m->s[i].p;
+            s->npoints = m->s[i].n;
+            m->s[i] = (ser_t){m->s[i].m, NULL, 0, 0};
+        }
     }
     return 0;
 }

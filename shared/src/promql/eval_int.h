@@ -119,10 +119,24 @@ struct enode {
     int64_t ts;
     int64_t offset; /* Prometheus's Offset: the original one adjusted for @ */
     /* vector selectors: the selected series (stale markers dropped under a
-     * range selector, which never sees them) */
+     * range selector, which never sees them), loaded in data, or, as every
+     * selector but timestamp()'s is read once in series order, left in set
+     * and read one series at a time (ser_iter_t) */
     ser_t *data;
     size_t ndata;
+    st_series_set_t *set;
+    int64_t set_mint, set_maxt;
+    bool drop_stale, set_read;
 };
+
+/* The series of a selector or of a matrix, one after the other: a lazy
+ * selector's are read from its set into buf (reused). */
+typedef struct {
+    const ser_t *v;
+    size_t n, i;
+    enode_t *lazy;
+    ser_t buf;
+} ser_iter_t;
 
 /* A range-vector argument as functions see it. */
 typedef struct {
@@ -144,6 +158,15 @@ struct fcall {
 };
 
 /* ---- eval.c ---- */
+/* Number of steps of an evaluator, 0 when end < start. */
+static inline uint64_t ev_steps(const ev_t *ev) {
+    if (ev->end < ev->start) return 0;
+    return ((uint64_t)ev->end - (uint64_t)ev->start) / (uint64_t)ev->interval + 1;
+}
+static inline int64_t step_ts(const ev_t *ev, uint64_t k) {
+    return (int64_t)((uint64_t)ev->start + k * (uint64_t)ev->interval);
+}
+int ev_check_steps(const ev_t *ev); /* ST_ELIMIT beyond opts->max_steps */
 /* rangeEval: evaluates exprs (NULL and string ones are skipped: their
  * vectors stay empty), then calls step for every step with each
  * expression's vector at that step and, when prep is given, prep's value
@@ -152,6 +175,22 @@ struct fcall {
 typedef const lset_t *(*prep_fn_t)(ev_t *ev, void *ctx, const lset_t *m);
 typedef int (*step_fn_t)(ev_t *ev, void *ctx, vec_t *in, const lset_t *const *const *helpers, int64_t ts, vec_t *out);
 int range_eval(ev_t *ev, prep_fn_t prep, step_fn_t step, void *ctx, enode_t *const *exprs, size_t nexprs, mat_t *out);
+/* A consumer of a range function's output, one series at a time: the
+ * points are lent for the call. */
+typedef int (*series_sink_t)(ev_t *ev, void *ctx, const lset_t *metric, const pt_t *p, size_t n);
+void ser_iter_vs(ser_iter_t *it, enode_t *vs);
+void ser_iter_mat(ser_iter_t *it, const mat_t *m);
+/* 1 and the next series in *out (valid until the next call), 0 at the end,
+ * or an error ("expanding series: ..." from the data source). */
+int ser_iter_next(qctx_t *q, ser_iter_t *it, const ser_t **out);
+void ser_iter_free(ser_iter_t *it);
+/* A call of a function of a range vector (n->matrix_fn), its series into
+ * out, or each to sink when given (out unused then, and absent_over_time,
+ * which needs them all, is not allowed). */
+int eval_range_fn(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *out);
+/* A vector selector over the steps (lookback, stale markers), into out or
+ * series by series to sink. */
+int eval_vs_to(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *out);
 const lset_t *lset_intern(qctx_t *q, const st_label_t *pairs, size_t n); /* pairs sorted, unique, non-empty; NULL on ENOMEM */
 int lb_reset(lbuild_t *b, const lset_t *l);
 int lb_set(lbuild_t *b, const char *name, size_t nlen, const char *val, size_t vlen); /* "" deletes */
@@ -185,6 +224,11 @@ double pql_quantile(double q, double *v, size_t n); /* sorts v */
  * range vector. NULL for a function the engine does not know. */
 fimpl_t pql_func_impl(const char *name, bool *matrix_fn);
 const lset_t *absent_labels(qctx_t *q, enode_t *arg);
+/* extrapolatedRate of the window p[0..n) (n >= 2) at ts, given result =
+ * p[n-1].v - p[0].v plus, for counters, the value before each reset
+ * added in time order. */
+double pql_extrapolate(const pt_t *p, size_t n, double result, int64_t ts, int64_t range, int64_t offset,
+                       bool is_counter, bool is_rate);
 void pql_func_cache_free(void *cache);
 
 #endif

@@ -14,9 +14,9 @@
 #include "strata/promql_engine.h"
 #include "strata/textfmt.h"
 
-/* jsonutil.MarshalTimestamp */
-static void put_ts(st_encbuf_t *b, int64_t t) {
-    char buf[32], *p = buf + sizeof buf;
+/* jsonutil.MarshalTimestamp, ending at end; returns the start */
+static char *fmt_ts(char *end, int64_t t) {
+    char *p = end;
     uint64_t u = (uint64_t)t;
     if (t < 0) u = (uint64_t)0 - u;
     uint64_t ms = u % 1000, s = u / 1000;
@@ -27,21 +27,20 @@ static void put_ts(st_encbuf_t *b, int64_t t) {
     do *--p = (char)('0' + s % 10);
     while (s /= 10);
     if (t < 0) *--p = '-';
-    st_put_bytes(b, p, (size_t)(buf + sizeof buf - p));
+    return p;
 }
 
-/* jsonutil.MarshalValue */
-static void put_value(st_encbuf_t *b, double v) {
-    st_put_u8(b, '"');
+/* jsonutil.MarshalValue, quotes included */
+static size_t fmt_value(char *out, double v) {
     double a = fabs(v);
-    if (a != 0 && !isnan(a) && !isinf(a) && (a < 1e-6 || a >= 1e21)) {
-        char f[ST_FLOAT_BUF];
-        size_t n = st_fmt_go_g(f, v); /* the exponent form of %g is 'e' -1 */
-        st_put_bytes(b, f, n);
-    } else {
-        st_put_prom_value(b, v);
-    }
-    st_put_u8(b, '"');
+    size_t n;
+    out[0] = '"';
+    if (a != 0 && !isnan(a) && !isinf(a) && (a < 1e-6 || a >= 1e21))
+        n = st_fmt_go_g(out + 1, v); /* the exponent form of %g is 'e' -1 */
+    else
+        n = st_fmt_prom_value(out + 1, v);
+    out[n + 1] = '"';
+    return n + 2;
 }
 
 static void put_metric(st_encbuf_t *b, const st_labels_t *l) {
@@ -55,12 +54,16 @@ static void put_metric(st_encbuf_t *b, const st_labels_t *l) {
     st_put_u8(b, '}');
 }
 
-static void put_point(st_encbuf_t *b, const st_promql_point_t *p) {
-    st_put_u8(b, '[');
-    put_ts(b, p->t);
-    st_put_u8(b, ',');
-    put_value(b, p->v);
-    st_put_u8(b, ']');
+/* [t,"v"], after a comma unless first: one append per point */
+static void put_point(st_encbuf_t *b, const st_promql_point_t *p, bool first) {
+    char buf[32 + ST_PROM_VALUE_BUF + 4], *end = buf + 32;
+    char *o = fmt_ts(end, p->t);
+    *--o = '[';
+    if (!first) *--o = ',';
+    *end = ',';
+    size_t n = fmt_value(end + 1, p->v);
+    end[n + 1] = ']';
+    st_put_bytes(b, o, (size_t)(end + n + 2 - o));
 }
 
 void st_promql_result_json(st_encbuf_t *b, const st_promql_result_t *r) {
@@ -90,13 +93,10 @@ void st_promql_result_json(st_encbuf_t *b, const st_promql_result_t *r) {
             put_metric(b, &s->metric);
             if (vec) {
                 st_put_cstr(b, ",\"value\":");
-                if (s->npoints) put_point(b, &s->points[0]);
+                if (s->npoints) put_point(b, &s->points[0], true);
             } else if (s->npoints) {
                 st_put_cstr(b, ",\"values\":[");
-                for (size_t j = 0; j < s->npoints; j++) {
-                    if (j) st_put_u8(b, ',');
-                    put_point(b, &s->points[j]);
-                }
+                for (size_t j = 0; j < s->npoints; j++) put_point(b, &s->points[j], j == 0);
                 st_put_u8(b, ']');
             }
             st_put_u8(b, '}');

@@ -53,20 +53,10 @@ static void kahan_inc(double inc, double *sum, double *c) {
 
 /* ---- range-vector functions ---- */
 
-static int extrapolated_rate(fcall_t *c, bool is_counter, bool is_rate) {
-    const pt_t *p = c->win.p;
-    size_t n = c->win.n;
-    if (n < 2) return 0;
-    int64_t range_start = wrap_sub(c->ts, wrap_add(c->win.range, c->win.offset));
-    int64_t range_end = wrap_sub(c->ts, c->win.offset);
-    double result = p[n - 1].v - p[0].v;
-    if (is_counter) {
-        double prev = p[0].v;
-        for (size_t i = 1; i < n; i++) {
-            if (p[i].v < prev) result += prev;
-            prev = p[i].v;
-        }
-    }
+double pql_extrapolate(const pt_t *p, size_t n, double result, int64_t ts, int64_t range, int64_t offset,
+                       bool is_counter, bool is_rate) {
+    int64_t range_start = wrap_sub(ts, wrap_add(range, offset));
+    int64_t range_end = wrap_sub(ts, offset);
     double to_start = (double)wrap_sub(p[0].t, range_start) / 1000;
     double to_end = (double)wrap_sub(range_end, p[n - 1].t) / 1000;
     double sampled = (double)wrap_sub(p[n - 1].t, p[0].t) / 1000;
@@ -79,8 +69,24 @@ static int extrapolated_rate(fcall_t *c, bool is_counter, bool is_rate) {
     interval += to_start < threshold ? to_start : avg / 2;
     interval += to_end < threshold ? to_end : avg / 2;
     double factor = interval / sampled;
-    if (is_rate) factor /= (double)c->win.range / 1000;
-    return push(c, c->ev->q->empty, result * factor);
+    if (is_rate) factor /= (double)range / 1000;
+    return result * factor;
+}
+
+static int extrapolated_rate(fcall_t *c, bool is_counter, bool is_rate) {
+    const pt_t *p = c->win.p;
+    size_t n = c->win.n;
+    if (n < 2) return 0;
+    double result = p[n - 1].v - p[0].v;
+    if (is_counter) {
+        double prev = p[0].v;
+        for (size_t i = 1; i < n; i++) {
+            if (p[i].v < prev) result += prev;
+            prev = p[i].v;
+        }
+    }
+    return push(c, c->ev->q->empty,
+                pql_extrapolate(p, n, result, c->ts, c->win.range, c->win.offset, is_counter, is_rate));
 }
 
 static int f_rate(fcall_t *c) { return extrapolated_rate(c, true, true); }

@@ -4,16 +4,15 @@
  * labels.Labels.String(), so Strata's output diffs byte for byte against
  * promtool's.
  *
- * Shortest digits are found by asking the C library: the fewest significant
- * digits p for which the correctly rounded p-digit decimal (or, at a power
- * of two where the rounding interval is lopsided, its neighbour on the other
- * side of v) reads back through strtod as v. That is the digit string Go's
- * shortest formatting (Ryu) produces: the shortest that round-trips, and of
- * those the closest to v.
+ * Shortest digits come from the Schubfach method (see "shortest round-trip
+ * digits" below), which gives the digit string Go's shortest formatting
+ * (Ryu) produces: the shortest that round-trips, and of those the closest
+ * to v.
  */
 #include "strata/textfmt.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,107 +297,192 @@ void st_put_labels_go(st_encbuf_t *b, const st_labels_t *l) {
     st_put_u8(b, '}');
 }
 
-/* The p-digit decimal nearest to v (digits and exponent of the first),
- * rounded from ex, the first 41 significant digits of v correctly rounded,
- * with exponent x. When ex shows an exact half at digit p, the 41-digit
- * rounding may have hidden which side v is on: ask printf for p digits. */
-static void round_to(double v, const char ex[41], int x, int p, char digs[18], int *xp) {
-    bool up = ex[p] > '5';
-    if (ex[p] == '5') {
-        int i = p + 1;
-        while (i < 41 && ex[i] == '0') i++;
-        if (i == 41) {
-            char buf[40];
-            snprintf(buf, sizeof buf, "%.*e", p - 1, v);
-            int n = 0;
-            for (char *q = buf; *q != 'e'; q++)
-                if (*q != '.') digs[n++] = *q;
-            *xp = atoi(strchr(buf, 'e') + 1);
-            return;
-        }
-        up = true;
-    }
-    memcpy(digs, ex, (size_t)p);
-    *xp = x;
-    if (!up) return;
-    int i = p - 1;
-    while (i >= 0 && digs[i] == '9') digs[i--] = '0';
-    if (i >= 0) {
-        digs[i]++;
-    } else {
-        digs[0] = '1';
-        ++*xp;
+/* ---- shortest round-trip digits ----
+ *
+ * Go's strconv (FormatFloat with precision -1, Ryu since Go 1.17) prints the
+ * shortest decimal that reads back as v and, of those, the one closest to v.
+ * "Reads back" means inside v's rounding interval: the reals nearer to v
+ * than to its neighbours, the bounds included when v's significand is even
+ * (round half to even). Found here with Giulietti's Schubfach method ("The
+ * Schubfach way to render doubles", 2021), written from the paper:
+ *
+ * v = c 2^q. Pick k with 10^k <= the interval's width (2^q, or 3/4 2^q at a
+ * power of two, whose lower gap is half the upper). Then the interval holds
+ * s 10^k or (s+1) 10^k (s = floor(v / 10^k)) — the candidates of the
+ * length of s — and, being narrower than 10^(k+1), at most one multiple of
+ * 10^(k+1). Every decimal shorter than s near v is such a multiple, so: if
+ * one lies inside it is the answer (unique, so also the closest; trailing
+ * zeros are trimmed afterwards, so shorter ones come out too); otherwise
+ * the answer is whichever of s, s+1 lies inside, the closer one when both
+ * do, the even one when v is halfway (2251799813685247.75 prints as
+ * ...47.8, as in Go). v 10^-k and the bounds are computed to 2 fractional
+ * bits, rounded to odd, from a 126-bit g >= 10^-k 2^r: g overestimates by
+ * less than one unit, which the paper shows never changes a comparison at
+ * this width, and rounding to odd keeps "exactly on a bound" apart from
+ * "just past it".
+ *
+ * Java's Double.toString uses the same method but wants two digits at
+ * least; Go does not, so unlike Java's code there is no "s >= 100" guard on
+ * the shorter candidate and no special case for the smallest subnormals
+ * (Go prints 5e-324 where Java prints 4.9E-324). Doubles that are integers
+ * below 2^53 take a fast path: their digits are the integer's, as no other
+ * decimal with as few digits is within half a unit of them.
+ *
+ * tests/unit/textfmt checks this against the previous implementation
+ * (fewest digits p whose correctly rounded p-digit decimal, or its
+ * neighbour, reads back through strtod) on millions of doubles. */
+
+#define FMT_K_MIN (-324) /* floor(log10(2^-1074)) */
+#define FMT_K_MAX 292    /* floor(log10(2^971)) */
+#define FMT_MASK63 0x7fffffffffffffffULL
+
+/* g(k) = floor(10^-k 2^(125 - floor(log2 10^-k))) + 1, in [2^125, 2^126),
+ * as its high and low 63 bits. Built once from exact big integers. */
+static uint64_t g_tab[FMT_K_MAX - FMT_K_MIN + 1][2];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* floor(q log10 2), floor(log10(3/4 2^q)), floor(e log2 10): fixed-point
+ * logarithms, checked equal to the exact values (rational arithmetic) for
+ * every |q|, |e| <= 1100, beyond what doubles need. >> of a negative
+ * int64_t is an arithmetic shift with gcc and clang. */
+static int flog10pow2(int64_t q) { return (int)((q * 661971961083LL) >> 41); }
+static int flog10_3q_pow2(int64_t q) { return (int)((q * 661971961083LL - 274743187321LL) >> 41); }
+static int flog2pow10(int64_t e) { return (int)((e * 913124641741LL) >> 38); }
+
+#define BIG_LIMBS 40 /* 1280 bits: 2^1100 and 10^324 (1077 bits) fit */
+typedef struct {
+    uint32_t l[BIG_LIMBS];
+} big_t;
+
+static void big_mul10(big_t *b) {
+    uint64_t carry = 0;
+    for (int i = 0; i < BIG_LIMBS; i++) {
+        uint64_t x = (uint64_t)b->l[i] * 10 + carry;
+        b->l[i] = (uint32_t)x;
+        carry = x >> 32;
     }
 }
 
-static double read_back(const char *digs, int nd, int x) {
-    char buf[40];
-    snprintf(buf, sizeof buf, "%c.%.*se%d", digs[0], nd - 1, digs + 1, x);
-    return strtod(buf, NULL);
+static void big_div10(big_t *b) {
+    uint64_t rem = 0;
+    for (int i = BIG_LIMBS - 1; i >= 0; i--) {
+        uint64_t x = (rem << 32) | b->l[i];
+        b->l[i] = (uint32_t)(x / 10);
+        rem = x % 10;
+    }
 }
 
-/* Is there a p-digit decimal that reads back as v? If so, the nearest one
- * in digs/xp. Only the two p-digit neighbours of v can be: the rounding
- * interval around v is convex. The second matters where the interval is
- * lopsided (v a power of two, its lower gap half the upper one). */
-static bool fits(double v, const char ex[41], int x, int p, char digs[18], int *xp) {
-    round_to(v, ex, x, p, digs, xp);
-    double back = read_back(digs, p, *xp);
-    if (back == v) return true;
-    int i = p - 1;
-    if (back < v) {
-        while (i >= 0 && digs[i] == '9') digs[i--] = '0';
-        if (i >= 0) {
-            digs[i]++;
-        } else {
-            /* 99..9 -> 100..0 */
-            digs[0] = '1';
-            ++*xp;
-        }
-    } else {
-        while (i >= 0 && digs[i] == '0') digs[i--] = '9';
-        if (i == 0 && digs[0] == '1') {
-            /* 100..0 -> 99..9 (p nines) one decade lower */
-            memset(digs, '9', (size_t)p);
-            --*xp;
-        } else {
-            digs[i]--;
-        }
-    }
-    return read_back(digs, p, *xp) == v;
+static int big_bit(const big_t *b, int pos) { return pos < 0 ? 0 : (int)(b->l[pos / 32] >> (pos % 32)) & 1; }
+
+/* g(k) from b = floor(10^-k 2^sh) (exact for k <= 0, where sh = 0):
+ * g = floor(b / 2^lo) + 1 with lo = sh + floor(log2 10^-k) - 125, that is
+ * bits lo..lo+125 of b (those below bit 0 are 0) plus one; the floor of a
+ * floor is the floor of the whole quotient. */
+static void g_store(int k, const big_t *b, int sh) {
+    int lo = sh + flog2pow10(-k) - 125; /* bit of b that becomes bit 0 of g */
+    uint64_t g1 = 0, g0 = 0;
+    for (int i = 125; i >= 63; i--) g1 = (g1 << 1) | (uint64_t)big_bit(b, lo + i);
+    for (int i = 62; i >= 0; i--) g0 = (g0 << 1) | (uint64_t)big_bit(b, lo + i);
+    if (++g0 > FMT_MASK63) g0 = 0, g1++;
+    g_tab[k - FMT_K_MIN][0] = g1;
+    g_tab[k - FMT_K_MIN][1] = g0;
 }
 
-/* Shortest round-trip decimal of a finite, non-zero, positive v: the
- * significant digits (no trailing zeros) and the decimal exponent of the
- * first digit. Having a p-digit decimal that reads back is monotonic in p
- * (append a zero), so binary search finds the fewest digits. */
-static int shortest_digits(double v, char digs[18], int *exp10) {
-    char buf[64], ex[41];
-    snprintf(buf, sizeof buf, "%.40e", v);
-    ex[0] = buf[0];
-    memcpy(ex + 1, buf + 2, 40);
-    int x = atoi(buf + 43);
-    int lo = 1, hi = 17, nd = 0;
-    char cand[18];
-    int cx;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (fits(v, ex, x, mid, cand, &cx)) {
-            hi = mid;
-            memcpy(digs, cand, (size_t)mid);
-            nd = mid;
-            *exp10 = cx;
-        } else {
-            lo = mid + 1;
-        }
+static void g_build(void) {
+    big_t b;
+    /* k <= 0: 10^-k is an integer; 10^0, 10^1, ... */
+    memset(&b, 0, sizeof b);
+    b.l[0] = 1;
+    for (int k = 0; k >= FMT_K_MIN; k--) {
+        g_store(k, &b, 0);
+        big_mul10(&b);
     }
-    if (nd != lo) {
-        /* 17 digits always read back */
-        (void)fits(v, ex, x, lo, digs, exp10);
-        nd = lo;
+    /* k > 0: floor(2^1100 / 10^k), dividing by 10 once more per k */
+    memset(&b, 0, sizeof b);
+    b.l[1100 / 32] = 1u << (1100 % 32);
+    for (int k = 1; k <= FMT_K_MAX; k++) {
+        big_div10(&b);
+        g_store(k, &b, 1100);
     }
-    while (nd > 1 && digs[nd - 1] == '0') nd--;
+}
+
+/* g cp / 2^127 rounded to odd (any bits lost make the result odd): with
+ * cp = 4c 2^h that is v 10^-k to two fractional bits. */
+static uint64_t rop(uint64_t g1, uint64_t g0, uint64_t cp) {
+    uint64_t x1 = (uint64_t)(((unsigned __int128)g0 * cp) >> 64);
+    unsigned __int128 y = (unsigned __int128)g1 * cp;
+    uint64_t y0 = (uint64_t)y, y1 = (uint64_t)(y >> 64);
+    uint64_t z = (y0 >> 1) + x1;
+    uint64_t vbp = y1 + (z >> 63);
+    return vbp | (((z & FMT_MASK63) + FMT_MASK63) >> 63);
+}
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                     "8081828384858687888990919293949596979899";
+
+/* The digits of f (not 0, at most 18 digits) without trailing zeros;
+ * *exp10 gets the decimal exponent of the first digit of f 10^e. Two
+ * digits per division, eight-digit chunks in 32-bit arithmetic. */
+static int put_digits(uint64_t f, int e, char digs[18], int *exp10) {
+    char tmp[24], *end = tmp + sizeof tmp, *p = end;
+    while (f >= 100000000) {
+        uint32_t lo = (uint32_t)(f % 100000000);
+        f /= 100000000;
+        for (int i = 0; i < 4; i++, lo /= 100) memcpy(p -= 2, digit_pairs + 2 * (lo % 100), 2);
+    }
+    uint32_t x = (uint32_t)f;
+    for (; x >= 100; x /= 100) memcpy(p -= 2, digit_pairs + 2 * (x % 100), 2);
+    if (x >= 10) memcpy(p -= 2, digit_pairs + 2 * x, 2);
+    else *--p = (char)('0' + x);
+    int n = (int)(end - p), nd = n;
+    while (nd > 1 && p[nd - 1] == '0') nd--;
+    memcpy(digs, p, (size_t)nd);
+    *exp10 = e + n - 1;
     return nd;
+}
+
+/* Shortest round-trip digits of a finite, non-zero |v|. */
+static int shortest_digits(double v, char digs[18], int *exp10) {
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    uint64_t t = bits & ((1ULL << 52) - 1);
+    int bq = (int)((bits >> 52) & 0x7ff);
+    uint64_t c;
+    int q;
+    if (bq) {
+        c = t | (1ULL << 52);
+        q = bq - 1075;
+        if (q < 0 && q > -53 && (c & ((1ULL << -q) - 1)) == 0) return put_digits(c >> -q, 0, digs, exp10);
+    } else {
+        c = t;
+        q = -1074;
+    }
+    pthread_once(&g_once, g_build);
+    uint64_t out = c & 1, cb = c << 2, cbr = cb + 2, cbl;
+    int k;
+    if (c != (1ULL << 52) || q == -1074) {
+        cbl = cb - 2;
+        k = flog10pow2(q);
+    } else {
+        cbl = cb - 1; /* lower gap half the upper */
+        k = flog10_3q_pow2(q);
+    }
+    int h = q + flog2pow10(-k) + 2; /* 1..4 */
+    uint64_t g1 = g_tab[k - FMT_K_MIN][0], g0 = g_tab[k - FMT_K_MIN][1];
+    uint64_t vb = rop(g1, g0, cb << h), vbl = rop(g1, g0, cbl << h), vbr = rop(g1, g0, cbr << h);
+    uint64_t s = vb >> 2;
+    /* the one multiple of 10^(k+1) that may lie inside */
+    uint64_t sp10 = s / 10 * 10, tp10 = sp10 + 10;
+    bool upin = vbl + out <= sp10 << 2, wpin = (tp10 << 2) + out <= vbr;
+    if (upin != wpin) return put_digits(upin ? sp10 : tp10, k, digs, exp10);
+    uint64_t tt = s + 1;
+    bool uin = vbl + out <= s << 2, win = (tt << 2) + out <= vbr;
+    if (uin != win) return put_digits(uin ? s : tt, k, digs, exp10);
+    /* both inside: the closer (vb is 4 v 10^-k, odd when inexact, and
+     * 2 (s + tt) the midpoint in the same unit), the even one on a tie */
+    uint64_t mid = (s + tt) << 1;
+    return put_digits(vb < mid || (vb == mid && (s & 1) == 0) ? s : tt, k, digs, exp10);
 }
 
 /* Shortest digits of |v| for a finite v; zero is the single digit "0". */
@@ -419,18 +503,23 @@ static const char *special(double v) {
 
 /* Fixed notation of the digits (strconv 'f' with shortest precision). */
 static char *put_fixed(char *o, const char *digs, int nd, int x) {
-    if (x < 0) {
+    if (x < 0) { /* 0.000ddd */
         *o++ = '0';
         *o++ = '.';
-        for (int i = -1; i > x; i--) *o++ = '0';
+        memset(o, '0', (size_t)(-x - 1));
+        o += -x - 1;
         memcpy(o, digs, (size_t)nd);
         return o + nd;
     }
-    for (int i = 0; i <= x || i < nd; i++) {
-        if (i == x + 1) *o++ = '.';
-        *o++ = i < nd ? digs[i] : '0';
+    if (nd <= x + 1) { /* ddd000 */
+        memcpy(o, digs, (size_t)nd);
+        memset(o + nd, '0', (size_t)(x + 1 - nd));
+        return o + x + 1;
     }
-    return o;
+    memcpy(o, digs, (size_t)x + 1); /* ddd.ddd */
+    o[x + 1] = '.';
+    memcpy(o + x + 2, digs + x + 1, (size_t)(nd - x - 1));
+    return o + nd + 1;
 }
 
 size_t st_fmt_go_g(char out[ST_FLOAT_BUF], double v) {
@@ -453,10 +542,32 @@ size_t st_fmt_go_g(char out[ST_FLOAT_BUF], double v) {
             memcpy(o, digs + 1, (size_t)nd - 1);
             o += nd - 1;
         }
-        o += sprintf(o, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+        int ax = x < 0 ? -x : x;
+        *o++ = 'e';
+        *o++ = x < 0 ? '-' : '+';
+        if (ax >= 100) *o++ = (char)('0' + ax / 100);
+        *o++ = (char)('0' + ax / 10 % 10);
+        *o++ = (char)('0' + ax % 10);
     } else {
         o = put_fixed(o, digs, nd, x);
     }
+    *o = 0;
+    return (size_t)(o - out);
+}
+
+size_t st_fmt_prom_value(char out[ST_PROM_VALUE_BUF], double v) {
+    const char *sp = special(v);
+    if (sp) {
+        size_t n = strlen(sp);
+        memcpy(out, sp, n + 1);
+        return n;
+    }
+    char digs[18];
+    int x;
+    int nd = digits_of(v, digs, &x);
+    char *o = out;
+    if (signbit(v)) *o++ = '-';
+    o = put_fixed(o, digs, nd, x);
     *o = 0;
     return (size_t)(o - out);
 }
@@ -467,16 +578,8 @@ void st_put_prom_value(st_encbuf_t *b, double v) {
         st_put_cstr(b, sp);
         return;
     }
-    char digs[18];
-    int x;
-    int nd = digits_of(v, digs, &x);
-    /* at most a sign, 309 integer digits, or "0." + 323 zeros + 17 digits */
-    char *o = (char *)st_encbuf_reserve(b, 350);
-    if (!o) return;
-    char *start = o;
-    if (signbit(v)) *o++ = '-';
-    o = put_fixed(o, digs, nd, x);
-    b->len += (size_t)(o - start);
+    char *o = (char *)st_encbuf_reserve(b, ST_PROM_VALUE_BUF);
+    if (o) b->len += st_fmt_prom_value(o, v);
 }
 
 void st_put_metric_head(st_encbuf_t *b, const char *name, const char *type, const char *help) {

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -161,6 +162,235 @@ static void test_prom_value_extremes(void **state) {
     st_encbuf_free(&b);
 }
 
+/* ---- the previous formatter, kept as the oracle of the current one ----
+ * It asks the C library: the fewest significant digits p for which the
+ * correctly rounded p-digit decimal (or, at a power of two where the
+ * rounding interval is lopsided, its neighbour on the other side of v)
+ * reads back through strtod as v; ~3 us a value. */
+
+/* The p-digit decimal nearest to v, rounded from ex (the first 41
+ * significant digits of v correctly rounded, exponent x); at an apparent
+ * exact half, printf decides. */
+static void old_round_to(double v, const char ex[41], int x, int p, char digs[18], int *xp) {
+    bool up = ex[p] > '5';
+    if (ex[p] == '5') {
+        int i = p + 1;
+        while (i < 41 && ex[i] == '0') i++;
+        if (i == 41) {
+            char buf[40];
+            snprintf(buf, sizeof buf, "%.*e", p - 1, v);
+            int n = 0;
+            for (char *q = buf; *q != 'e'; q++)
+                if (*q != '.') digs[n++] = *q;
+            *xp = atoi(strchr(buf, 'e') + 1);
+            return;
+        }
+        up = true;
+    }
+    memcpy(digs, ex, (size_t)p);
+    *xp = x;
+    if (!up) return;
+    int i = p - 1;
+    while (i >= 0 && digs[i] == '9') digs[i--] = '0';
+    if (i >= 0) {
+        digs[i]++;
+    } else {
+        digs[0] = '1';
+        ++*xp;
+    }
+}
+
+static double old_read_back(const char *digs, int nd, int x) {
+    char buf[40];
+    snprintf(buf, sizeof buf, "%c.%.*se%d", digs[0], nd - 1, digs + 1, x);
+    return strtod(buf, NULL);
+}
+
+static bool old_fits(double v, const char ex[41], int x, int p, char digs[18], int *xp) {
+    old_round_to(v, ex, x, p, digs, xp);
+    double back = old_read_back(digs, p, *xp);
+    if (back == v) return true;
+    int i = p - 1;
+    if (back < v) {
+        while (i >= 0 && digs[i] == '9') digs[i--] = '0';
+        if (i >= 0) {
+            digs[i]++;
+        } else {
+            digs[0] = '1';
+            ++*xp;
+        }
+    } else {
+        while (i >= 0 && digs[i] == '0') digs[i--] = '9';
+        if (i == 0 && digs[0] == '1') {
+            memset(digs, '9', (size_t)p);
+            --*xp;
+        } else {
+            digs[i]--;
+        }
+    }
+    return old_read_back(digs, p, *xp) == v;
+}
+
+static int old_shortest_digits(double v, char digs[18], int *exp10) {
+    char buf[64], ex[41];
+    snprintf(buf, sizeof buf, "%.40e", v);
+    ex[0] = buf[0];
+    memcpy(ex + 1, buf + 2, 40);
+    int x = atoi(buf + 43);
+    int lo = 1, hi = 17, nd = 0;
+    char cand[18];
+    int cx;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (old_fits(v, ex, x, mid, cand, &cx)) {
+            hi = mid;
+            memcpy(digs, cand, (size_t)mid);
+            nd = mid;
+            *exp10 = cx;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    if (nd != lo) {
+        (void)old_fits(v, ex, x, lo, digs, exp10);
+        nd = lo;
+    }
+    while (nd > 1 && digs[nd - 1] == '0') nd--;
+    return nd;
+}
+
+/* The old st_fmt_go_g and st_put_prom_value of a finite v. */
+static void old_format(double v, char g[ST_FLOAT_BUF], char *f) {
+    char digs[18];
+    int x = 0, nd = 1;
+    digs[0] = '0';
+    if (v != 0) nd = old_shortest_digits(fabs(v), digs, &x);
+    char *o = g;
+    if (signbit(v)) *o++ = '-';
+    if (x < -4 || x >= 6) {
+        *o++ = digs[0];
+        if (nd > 1) {
+            *o++ = '.';
+            memcpy(o, digs + 1, (size_t)nd - 1);
+            o += nd - 1;
+        }
+        sprintf(o, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+    } else {
+        *o = 0;
+    }
+    o = f;
+    if (signbit(v)) *o++ = '-';
+    if (x < 0) {
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = -1; i > x; i--) *o++ = '0';
+        memcpy(o, digs, (size_t)nd);
+        o += nd;
+    } else {
+        for (int i = 0; i <= x || i < nd; i++) {
+            if (i == x + 1) *o++ = '.';
+            *o++ = i < nd ? digs[i] : '0';
+        }
+    }
+    *o = 0;
+    if (!(x < -4 || x >= 6)) strcpy(g, f);
+}
+
+static uint64_t xorshift(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static double from_bits(uint64_t u) {
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static uint64_t n_checked;
+
+static void check_against_old(double v) {
+    if (!isfinite(v)) return;
+    char want_g[ST_FLOAT_BUF], want_f[400], got_g[ST_FLOAT_BUF];
+    old_format(v, want_g, want_f);
+    st_fmt_go_g(got_g, v);
+    st_encbuf_t b;
+    st_encbuf_init(&b, 0);
+    st_put_prom_value(&b, v);
+    bool ok = !b.err && strcmp(got_g, want_g) == 0 && b.len == strlen(want_f) && memcmp(b.p, want_f, b.len) == 0;
+    if (!ok) {
+        uint64_t u;
+        memcpy(&u, &v, sizeof u);
+        fprintf(stderr, "0x%016llx: %%g got %s want %s; 'f' got %.*s want %s\n", (unsigned long long)u, got_g,
+                want_g, (int)b.len, (const char *)b.p, want_f);
+    }
+    st_encbuf_free(&b);
+    assert_true(ok);
+    n_checked++;
+}
+
+/* The shortest-digits formatter gives the old one's bytes on: every power
+ * of two and its neighbours (the lopsided intervals), powers of ten and
+ * theirs, the smallest subnormals, integers around 2^53, and random
+ * doubles of every kind — all bit patterns, integers of every size, short
+ * decimals as scraped, quotients as rates give. ST_TEXTFMT_ROUNDS scales
+ * the random part (1 = ~0.5 M values, a few seconds; the change was
+ * checked once with 64, ~30 M values). */
+static void test_shortest_matches_old(void **state) {
+    (void)state;
+    const char *env = getenv("ST_TEXTFMT_ROUNDS");
+    long rounds = env ? atol(env) : 1;
+    n_checked = 0;
+    for (int e = -1074; e <= 1023; e++) {
+        double p = ldexp(1, e);
+        check_against_old(p);
+        check_against_old(nextafter(p, 0));
+        check_against_old(nextafter(p, INFINITY));
+        check_against_old(-p);
+    }
+    for (int e = -323; e <= 308; e++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "1e%d", e);
+        double p = strtod(buf, NULL);
+        check_against_old(p);
+        check_against_old(nextafter(p, 0));
+        check_against_old(nextafter(p, INFINITY));
+    }
+    for (uint64_t c = 1; c < 20000; c++) check_against_old(from_bits(c));
+    for (uint64_t c = 0; c < 20000; c++) {
+        check_against_old((double)((1ULL << 53) - c));
+        check_against_old((double)((1ULL << 53) + 2 * c));
+        check_against_old((double)c);
+    }
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    for (long r = 0; r < rounds; r++) {
+        for (int i = 0; i < 100000; i++) check_against_old(from_bits(xorshift(&x)));
+        for (int i = 0; i < 100000; i++) {
+            uint64_t u = xorshift(&x);
+            check_against_old((double)(u >> (u % 64)));
+        }
+        for (int i = 0; i < 100000; i++) {
+            uint64_t u = xorshift(&x);
+            char buf[40];
+            snprintf(buf, sizeof buf, "%llue%d", (unsigned long long)(u % 1000000 >> (u >> 60)),
+                     (int)((u >> 20) % 61) - 30);
+            check_against_old(strtod(buf, NULL));
+        }
+        for (int i = 0; i < 100000; i++) {
+            uint64_t u = xorshift(&x), w = xorshift(&x);
+            check_against_old((double)(u % 100000000) / (double)(w % 3600 + 1));
+        }
+        for (int i = 0; i < 100000; i++) {
+            uint64_t u = xorshift(&x);
+            double d = (double)(u >> 11) / 9007199254740992.0; /* [0, 1) */
+            check_against_old(d * pow(10, (double)((int)(u % 41) - 20)));
+        }
+    }
+    fprintf(stderr, "checked %llu values\n", (unsigned long long)n_checked);
+}
+
 static void check_quote(const char *in, size_t len, const char *want) {
     st_encbuf_t b;
     st_encbuf_init(&b, 0);
@@ -296,6 +526,7 @@ int main(void) {
         cmocka_unit_test(test_go_g_round_trips),
         cmocka_unit_test(test_prom_value),
         cmocka_unit_test(test_prom_value_extremes),
+        cmocka_unit_test(test_shortest_matches_old),
         cmocka_unit_test(test_go_quote_promtool_table),
         cmocka_unit_test(test_go_quote_escapes_and_invalid_utf8),
         cmocka_unit_test(test_labels_go),
