@@ -211,6 +211,12 @@ typedef struct {
     uint8_t *peek_state;
     int64_t *peek_t;
     double *peek_v;
+    /* Blocks rarely overlap: the set that gave the last sample (lead) keeps
+     * giving them while its next one comes before every other set's peeked
+     * sample (second_t), without a scan of all the sets. second_t is
+     * INT64_MIN when some other set's peek is unknown. */
+    size_t lead;
+    int64_t second_t;
 } merge_set_t;
 
 static int merge_next(st_series_set_t *s) {
@@ -242,6 +248,8 @@ static int merge_next(st_series_set_t *s) {
         if (c <= 0) ms->cur[ms->ncur++] = i;
     }
     for (size_t k = 0; k < ms->ncur; k++) ms->peek_state[ms->cur[k]] = PEEK_EMPTY;
+    ms->lead = SIZE_MAX;
+    ms->second_t = INT64_MIN;
     return ms->ncur > 0;
 }
 
@@ -253,6 +261,20 @@ static const st_labels_t *merge_labels(const st_series_set_t *s) {
 static int merge_sample(st_series_set_t *s, int64_t *t, double *v) {
     merge_set_t *ms = (merge_set_t *)s;
     if (ms->ncur == 1) return st_series_set_sample(ms->sets[ms->cur[0]], t, v);
+    if (ms->lead != SIZE_MAX) {
+        size_t i = ms->lead;
+        if (ms->peek_state[i] == PEEK_EMPTY) {
+            int rc = st_series_set_sample(ms->sets[i], &ms->peek_t[i], &ms->peek_v[i]);
+            if (rc < 0) return rc;
+            ms->peek_state[i] = rc == 1 ? PEEK_HAVE : PEEK_DONE;
+        }
+        if (ms->peek_state[i] == PEEK_HAVE && ms->peek_t[i] < ms->second_t) {
+            *t = ms->peek_t[i];
+            *v = ms->peek_v[i];
+            ms->peek_state[i] = PEEK_EMPTY;
+            return 1;
+        }
+    }
     size_t best = SIZE_MAX;
     for (size_t k = 0; k < ms->ncur; k++) {
         size_t i = ms->cur[k];
@@ -266,10 +288,19 @@ static int merge_sample(st_series_set_t *s, int64_t *t, double *v) {
     if (best == SIZE_MAX) return 0;
     *t = ms->peek_t[best];
     *v = ms->peek_v[best];
+    ms->lead = best;
+    ms->second_t = INT64_MAX;
     for (size_t k = 0; k < ms->ncur; k++) {
         size_t i = ms->cur[k];
-        if (ms->peek_state[i] == PEEK_HAVE && ms->peek_t[i] == *t) ms->peek_state[i] = PEEK_EMPTY;
+        if (i == best || ms->peek_state[i] != PEEK_HAVE) continue;
+        if (ms->peek_t[i] == *t) {
+            ms->peek_state[i] = PEEK_EMPTY; /* a duplicate: its next sample is not known yet */
+            ms->second_t = INT64_MIN;
+        } else if (ms->peek_t[i] < ms->second_t) {
+            ms->second_t = ms->peek_t[i];
+        }
     }
+    ms->peek_state[best] = PEEK_EMPTY;
     return 1;
 }
 

@@ -226,6 +226,95 @@ static void test_merge_dedups_overlap(void **state) {
     free(p2);
 }
 
+/* ---- merge against an oracle: sets of one series each, from arrays ---- */
+
+typedef struct {
+    st_labels_t l;
+    const int64_t *t;
+    const double *v;
+    size_t n, i;
+    bool started;
+} arr_set_t;
+
+static int arr_next(void *ctx) {
+    arr_set_t *a = ctx;
+    if (a->started) return 0;
+    a->started = true;
+    return 1;
+}
+static const st_labels_t *arr_labels(void *ctx) { return &((arr_set_t *)ctx)->l; }
+static int arr_sample(void *ctx, int64_t *t, double *v) {
+    arr_set_t *a = ctx;
+    if (a->i == a->n) return 0;
+    *t = a->t[a->i];
+    *v = a->v[a->i++];
+    return 1;
+}
+static void arr_free(void *ctx) {
+    arr_set_t *a = ctx;
+    st_labels_free(&a->l);
+    free(a);
+}
+
+/* Random sets mostly in time order (as blocks are), sometimes overlapping
+ * or repeating timestamps: the merge yields every timestamp once, in
+ * order, with the value of the lowest-numbered set that has it. */
+static void test_merge_matches_oracle(void **state) {
+    (void)state;
+    enum { MAXSETS = 6, MAXN = 64, SPAN = 400 };
+    static int64_t ts[MAXSETS][MAXN];
+    static double vs[MAXSETS][MAXN];
+    unsigned seed = 12345;
+    for (int round = 0; round < 2000; round++) {
+        size_t nsets = 1 + (size_t)(rand_r(&seed) % MAXSETS), lens[MAXSETS];
+        st_series_set_t *sets[MAXSETS];
+        int64_t base = 0;
+        for (size_t k = 0; k < nsets; k++) {
+            /* each set starts near where the previous ended, maybe before it */
+            int64_t t = base - (rand_r(&seed) % 3 == 0 ? rand_r(&seed) % 40 : 0);
+            size_t n = (size_t)(rand_r(&seed) % MAXN);
+            for (size_t j = 0; j < n; j++) {
+                t += 1 + rand_r(&seed) % 4;
+                ts[k][j] = t;
+                vs[k][j] = (double)(k * 1000 + j);
+            }
+            lens[k] = n;
+            if (n) base = t;
+            arr_set_t *a = calloc(1, sizeof *a);
+            assert_non_null(a);
+            a->l = mk("x", NULL, NULL);
+            a->t = ts[k];
+            a->v = vs[k];
+            a->n = n;
+            st_series_set_ops_t ops = {arr_next, arr_labels, arr_sample, arr_free};
+            assert_int_equal(st_series_set_new(&sets[k], &ops, a), 0);
+        }
+        st_series_set_t *m;
+        assert_int_equal(st_series_set_merge(&m, sets, nsets), 0);
+        assert_int_equal(st_series_set_next(m), 1);
+        int64_t t, want_t = INT64_MIN;
+        double v;
+        while (st_series_set_sample(m, &t, &v) == 1) {
+            /* oracle: the smallest timestamp above the last one, first set wins */
+            int64_t best = INT64_MAX;
+            double bv = 0;
+            for (size_t k = 0; k < nsets; k++)
+                for (size_t j = 0; j < lens[k]; j++)
+                    if (ts[k][j] > want_t && ts[k][j] < best) {
+                        best = ts[k][j];
+                        bv = vs[k][j];
+                    }
+            assert_int_equal(t, best);
+            assert_true(v == bv);
+            want_t = t;
+        }
+        for (size_t k = 0; k < nsets; k++)
+            for (size_t j = 0; j < lens[k]; j++) assert_true(ts[k][j] <= want_t);
+        assert_int_equal(st_series_set_next(m), 0);
+        st_series_set_free(m);
+    }
+}
+
 static void test_out_of_order_and_missing(void **state) {
     (void)state;
     st_labels_t l = mk("x", NULL, NULL);
@@ -248,7 +337,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_and_meta), cmocka_unit_test(test_matchers),
         cmocka_unit_test(test_time_range_and_tombstones), cmocka_unit_test(test_merge_dedups_overlap),
-        cmocka_unit_test(test_out_of_order_and_missing),
+        cmocka_unit_test(test_merge_matches_oracle), cmocka_unit_test(test_out_of_order_and_missing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
