@@ -22,6 +22,7 @@
  * query_promql_eval() is the PromQL core the QueryService (grpc_query.c)
  * shares: the HTTP handlers only parse parameters and write JSON.
  */
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -790,7 +791,14 @@ static int promql_request(query_t *q, const st_http_request_t *req, bool range, 
     st_promql_result_free(&res);
     st_strlist_free(&replicas);
     req_free(&r);
+    query_release_memory();
     return rc < 0 ? rc : ST_OK;
+}
+
+void query_release_memory(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 static int h_query(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {

@@ -293,6 +293,7 @@ static int serve(query_t *q, st_grpc_call_t *call, bool range, const uint8_t *in
     }
     if (rc) atomic_fetch_add(&q->m.grpc_query_errors, 1);
     st_promql_result_free(&res);
+    query_release_memory();
     query_grpc_req_free(&g);
     return rc;
 }

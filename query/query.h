@@ -312,6 +312,10 @@ int query_promql_check_range(int64_t start, int64_t end, int64_t step);
  * sets returned (0 if none), so callers can tell a failed fan-out from a
  * failed evaluation. */
 int query_promql_eval(query_t *q, const query_promql_req_t *r, st_promql_result_t *res, int *store_err);
+/* After a query's result is freed: glibc keeps what a thread freed in its
+ * arena, so every worker that ran a big query would hold its peak (2 GB
+ * per worker in bench/query); hand it back to the system. */
+void query_release_memory(void);
 
 /* ---- HTTP API (api.c), StoreAPI (storeapi.c), QueryService (grpc_query.c) ---- */
 
