@@ -55,6 +55,13 @@ int st_block_writer_add_symbol(st_block_writer_t *w, const char *s, size_t len);
  * order. Samples/chunks are counted into the meta stats. */
 int st_block_writer_add_series(st_block_writer_t *w, const st_labels_t *lbls, const st_chunk_t *chunks,
                                size_t nchunks, uint64_t nsamples);
+/* Same, with crcs NULL or, per chunk, the CRC32C of its encoding | data when
+ * already known (a chunk copied unchanged from a checked source,
+ * st_chunk_stored_crc) or ST_CHUNK_CRC_UNKNOWN: the known ones are not
+ * computed again (see st_chunk_writer_write_crc). */
+#define ST_CHUNK_CRC_UNKNOWN ((int64_t)-1)
+int st_block_writer_add_series_crc(st_block_writer_t *w, const st_labels_t *lbls, const st_chunk_t *chunks,
+                                   const int64_t *crcs, size_t nchunks, uint64_t nsamples);
 /* Finish: index, empty tombstones, meta.json (level 1, sources [ulid] unless
  * `meta` supplies compaction info; min/max time from `meta`), fsync, rename.
  * `meta` may be NULL only if mint/maxt are given through

@@ -20,6 +20,11 @@ int st_chunk_writer_open(st_chunk_writer_t **out, const char *dir, uint64_t segm
 /* Append one chunk; *out_ref receives its ref. Refs increase monotonically. */
 int st_chunk_writer_write(st_chunk_writer_t *w, uint8_t encoding, const uint8_t *data, size_t len,
                           uint64_t *out_ref);
+/* Same with the CRC32C of encoding | data already known (a chunk copied
+ * byte for byte from a segment that was checked: st_chunk_stored_crc), so
+ * it is not computed again. A wrong value writes a corrupt entry. */
+int st_chunk_writer_write_crc(st_chunk_writer_t *w, uint8_t encoding, const uint8_t *data, size_t len,
+                              uint32_t crc32c, uint64_t *out_ref);
 /* Flush, truncate to the written size, fsync every segment and the dir. */
 int st_chunk_writer_close(st_chunk_writer_t *w);
 void st_chunk_writer_free(st_chunk_writer_t *w); /* closes without fsync if still open; NULL ok */
@@ -47,6 +52,10 @@ int st_chunk_reader_get(const st_chunk_reader_t *r, uint64_t ref, uint8_t *encod
  * st_chunk_reader_get does, which uses this decoder too). */
 int st_chunk_decode_entry(const uint8_t *p, size_t len, const char *what, uint8_t *encoding, const uint8_t **data,
                           size_t *dlen, uint64_t *need);
+/* The CRC32C stored after a chunk's data, for data and len exactly as
+ * st_chunk_reader_get or st_chunk_decode_entry returned them (both checked
+ * it against the bytes and bounds the 4 bytes after data lie in). */
+uint32_t st_chunk_stored_crc(const uint8_t *data, size_t len);
 uint64_t st_chunk_reader_size(const st_chunk_reader_t *r); /* total bytes of all segments */
 /* Give the pages of the segment mappings back (madvise MADV_DONTNEED):
  * chunks stay readable, a later get maps them in again from the page

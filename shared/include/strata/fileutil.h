@@ -62,6 +62,11 @@ typedef struct {
 } st_mmap_t;
 int st_mmap_open(st_mmap_t *m, const char *path);
 void st_mmap_close(st_mmap_t *m); /* NULL / unmapped ok */
+/* Give the mapping's resident pages back (madvise MADV_DONTNEED, a hint):
+ * it stays readable, later reads map pages in again from the page cache.
+ * For passes over a whole file whose resident set would otherwise grow by
+ * every byte read. Unmapped ok. */
+void st_mmap_release(const st_mmap_t *m);
 
 /* Join two path parts into a malloc'd string ("a" + "b" -> "a/b"). */
 char *st_path_join(const char *a, const char *b);

@@ -81,6 +81,11 @@ int st_block_writer_add_symbol(st_block_writer_t *w, const char *s, size_t len) 
 
 int st_block_writer_add_series(st_block_writer_t *w, const st_labels_t *lbls, const st_chunk_t *chunks,
                                size_t nchunks, uint64_t nsamples) {
+    return st_block_writer_add_series_crc(w, lbls, chunks, NULL, nchunks, nsamples);
+}
+
+int st_block_writer_add_series_crc(st_block_writer_t *w, const st_labels_t *lbls, const st_chunk_t *chunks,
+                                   const int64_t *crcs, size_t nchunks, uint64_t nsamples) {
     if (nchunks == 0) return st_errorf(ST_EINVAL, "block writer: series without chunks");
     st_chunk_meta_t stackmetas[16];
     st_chunk_meta_t *metas = nchunks <= 16 ? stackmetas : malloc(nchunks * sizeof *metas);
@@ -89,7 +94,11 @@ int st_block_writer_add_series(st_block_writer_t *w, const st_labels_t *lbls, co
     for (size_t i = 0; i < nchunks; i++) {
         metas[i].mint = chunks[i].mint;
         metas[i].maxt = chunks[i].maxt;
-        rc = st_chunk_writer_write(w->chunks, chunks[i].encoding, chunks[i].data, chunks[i].len, &metas[i].ref);
+        const st_chunk_t *c = &chunks[i];
+        if (crcs && crcs[i] != ST_CHUNK_CRC_UNKNOWN)
+            rc = st_chunk_writer_write_crc(w->chunks, c->encoding, c->data, c->len, (uint32_t)crcs[i], &metas[i].ref);
+        else
+            rc = st_chunk_writer_write(w->chunks, c->encoding, c->data, c->len, &metas[i].ref);
         if (rc) goto out;
     }
     if ((rc = st_index_writer_add_series(w->index, lbls, metas, nchunks, NULL))) goto out;

@@ -15,6 +15,10 @@
 #include "strata/index.h"
 #include "strata/textfmt.h"
 
+/* st_index_check gives the index mapping's pages back this often, so
+ * checking a large index does not keep every page it read resident. */
+#define CHECK_RELEASE_SERIES 16384
+
 static void problem(st_index_check_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void problem(st_index_check_t *c, const char *fmt, ...) {
     if (c->problems++) return;
@@ -76,6 +80,7 @@ int st_index_check(const char *index_path, const st_meta_t *meta, const uint64_t
         check_series(out, meta, seg_sizes, nseg, i ? &prev : NULL, &cur, ch, nch);
         out->series++;
         out->chunks += nch;
+        if (out->series % CHECK_RELEASE_SERIES == 0) st_index_reader_release_pages(r);
         free(ch);
         ch = NULL;
         st_labels_free(&prev);

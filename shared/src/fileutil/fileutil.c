@@ -379,6 +379,10 @@ void st_mmap_close(st_mmap_t *m) {
     m->len = 0;
 }
 
+void st_mmap_release(const st_mmap_t *m) {
+    if (m->p) (void)madvise((void *)m->p, m->len, MADV_DONTNEED);
+}
+
 char *st_path_join(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     int sep = la > 0 && a[la - 1] != '/';

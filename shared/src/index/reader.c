@@ -22,7 +22,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "strata/buf.h"
 #include "strata/crc32c.h"
@@ -302,7 +301,7 @@ void st_index_reader_free(st_index_reader_t *r) {
 uint64_t st_index_reader_size(const st_index_reader_t *r) { return r->len; }
 
 void st_index_reader_release_pages(const st_index_reader_t *r) {
-    if (r->map.p) (void)madvise((void *)r->map.p, r->map.len, MADV_DONTNEED); /* a hint */
+    st_mmap_release(&r->map);
 }
 
 size_t st_index_symbol_count(const st_index_reader_t *r) { return r->nsyms; }
