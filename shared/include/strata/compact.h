@@ -36,9 +36,9 @@
  * a k-way merge across blocks) and writes the output while reading, so
  * memory is bounded by the largest series, not the blocks. Chunks that
  * overlap nothing are copied as they are; overlapping ones (one series in
- * several sources) are decoded, deduplicated with the penalty algorithm
- * (dedup.h) and re-cut to at most ST_SAMPLES_PER_CHUNK samples; tombstones
- * are applied the same way.
+ * several sources) are decoded, deduplicated (penalty_dedup below) and
+ * re-cut to at most ST_SAMPLES_PER_CHUNK samples; tombstones are applied
+ * the same way.
  */
 #ifndef STRATA_COMPACT_H
 #define STRATA_COMPACT_H
@@ -100,11 +100,15 @@ typedef struct {
 } st_compact_stats_t;
 
 typedef struct {
-    /* Overlapping chunks of one series: true = Thanos's penalty dedup (for
-     * HA replicas: keeps one replica, switches on gaps); false = a plain
-     * merge by timestamp (equal timestamps: the chunk that starts first
-     * wins, then the earlier source in src), as Prometheus's vertical
-     * compaction. */
+    /* Overlapping chunks of one series: true = HA replica dedup: the
+     * replica that starts first is kept, and its gaps longer than twice its
+     * median interval are filled from the others (merge.c has the rule).
+     * Not Thanos's streaming penalty dedup, which waits twice the last
+     * interval before switching replicas and so drops up to two samples at
+     * every gap: a querier can redo that, a compacted block cannot get them
+     * back. false = a plain merge by timestamp (equal timestamps: the
+     * chunk that starts first wins, then the earlier source in src), as
+     * Prometheus's vertical compaction. */
     bool penalty_dedup;
     /* The output's thanos section (labels = group labels, resolution);
      * NULL = none. Copied. source is set to "compactor". */

@@ -15,11 +15,27 @@
  *            into runs of transitively overlapping chunks. A run of one
  *            chunk is copied byte for byte; byte-identical chunks of a run
  *            (a block uploaded twice) count once; any other run is decoded
- *            and merged (dedup.h: Thanos's penalty dedup over the overlap
- *            split, or one replica = a merge by time where the earlier
- *            chunk wins a tie) and re-cut into XOR chunks of at most
+ *            and merged, then re-cut into XOR chunks of at most
  *            ST_SAMPLES_PER_CHUNK samples. Only XOR chunks are decoded:
  *            other encodings (AggrChunks) are copied or refused.
+ *
+ * Merging a run. Without penalty_dedup, one replica: a merge by time where
+ * the earlier chunk wins a tie (dedup.h). With it, the run's chunks are
+ * dealt into replicas by Thanos's overlap split and gap-filled offline:
+ *   - the primary is the replica with the earliest first sample (ties: the
+ *     first), the one Thanos's penalty algorithm would start with; its
+ *     interval I is the median of its sample deltas in the run (fewer than
+ *     2 samples: the first other replica's that has 2);
+ *   - the output is the primary's samples; then each other replica in
+ *     order adds its samples inside the output's gaps (two samples more
+ *     than 2*I apart, before the first, after the last), strictly inside
+ *     and at least I/2 from both ends, so a gap is filled and the output
+ *     is never thicker than one replica; a later replica fills only what
+ *     the earlier ones left. Samples are copied bit for bit.
+ * Thanos's streaming penalty (switch to another replica only after twice
+ * the last interval) is what a querier can do without look-ahead; here the
+ * whole run is in hand, and that penalty loses up to two samples of the
+ * other replica at every switch — from the long-term copy, for good.
  *
  * Memory: per source its all-postings list (4 bytes per series), the
  * current and previous series' labels and chunk metas; per output series
@@ -223,6 +239,8 @@ typedef struct {
     size_t nitems, items_cap;
     st_chunk_t *out;
     size_t nout, out_cap;
+    int64_t *out_crc; /* per out chunk: its stored CRC32C if copied unchanged, else ST_CHUNK_CRC_UNKNOWN */
+    size_t out_crc_cap;
     uint64_t out_samples;
     uint8_t **owned; /* re-encoded chunk bytes of this series */
     size_t nowned, owned_cap;
@@ -414,7 +432,9 @@ static int item_cmp(const void *x, const void *y) {
 static int emit(series_t *s, int64_t mint, int64_t maxt, uint8_t enc, const uint8_t *data, size_t len,
                 uint64_t nsamples) {
     int rc = grow((void **)&s->out, &s->out_cap, s->nout + 1, sizeof *s->out);
+    if (!rc) rc = grow((void **)&s->out_crc, &s->out_crc_cap, s->nout + 1, sizeof *s->out_crc);
     if (rc) return rc;
+    s->out_crc[s->nout] = ST_CHUNK_CRC_UNKNOWN;
     s->out[s->nout++] = (st_chunk_t){.mint = mint, .maxt = maxt, .encoding = enc, .data = data, .len = len};
     s->out_samples += nsamples;
     return ST_OK;
@@ -423,6 +443,153 @@ static int emit(series_t *s, int64_t mint, int64_t maxt, uint8_t enc, const uint
 static bool same_chunk(const item_t *a, const item_t *b) {
     return !a->touched && !b->touched && a->mint == b->mint && a->maxt == b->maxt && a->enc == b->enc &&
            a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+/* ---- penalty mode: the offline gap fill ---- */
+
+typedef struct {
+    int64_t t;
+    double v;
+} smp_t;
+
+typedef struct {
+    smp_t *v;
+    size_t n, cap;
+} smps_t;
+
+/* The samples of one replica of the overlap split (its chunks do not
+ * overlap and are sorted, so they come in time order); a sample not after
+ * the previous one or outside the run's [mint, maxt] (only in a corrupt
+ * chunk) is dropped. */
+static int decode_replica(const st_dedup_replica_t *r, int64_t mint, int64_t maxt, smps_t *out) {
+    out->n = 0;
+    for (size_t c = 0; c < r->n; c++) {
+        const uint8_t *data = r->chunks[c].data[ST_AGGR_RAW];
+        size_t len = r->chunks[c].len[ST_AGGR_RAW];
+        int ns = st_xor_num_samples(data, len);
+        if (ns < 0) return st_errorf(ST_ECORRUPT, "chunk [%lld, %lld] of %zu bytes has no sample count",
+                                     (long long)r->chunks[c].mint, (long long)r->chunks[c].maxt, len);
+        int rc = grow((void **)&out->v, &out->cap, out->n + (size_t)ns, sizeof *out->v);
+        st_xor_iter_t x;
+        if (rc || (rc = st_xor_iter_init(&x, data, len))) return rc;
+        while ((rc = st_xor_iter_next(&x)) == 1) {
+            smp_t p;
+            st_xor_iter_at(&x, &p.t, &p.v);
+            if (p.t < mint || p.t > maxt || (out->n && p.t <= out->v[out->n - 1].t)) continue;
+            if ((rc = grow((void **)&out->v, &out->cap, out->n + 1, sizeof *out->v))) return rc;
+            out->v[out->n++] = p;
+        }
+        if (rc < 0)
+            return st_errwrap(rc, "chunk [%lld, %lld]", (long long)r->chunks[c].mint, (long long)r->chunks[c].maxt);
+    }
+    return ST_OK;
+}
+
+/* b - a for a <= b, without signed overflow on untrusted timestamps. */
+static uint64_t tdiff(int64_t a, int64_t b) { return (uint64_t)b - (uint64_t)a; }
+
+static int u64_cmp(const void *x, const void *y) {
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* The median of r's sample intervals into *iv (r has >= 2 samples). */
+static int median_interval(const smps_t *r, uint64_t *iv) {
+    uint64_t *d = malloc((r->n - 1) * sizeof *d);
+    if (!d) return st_errorf(ST_ENOMEM, "compact: intervals of %zu samples", r->n);
+    for (size_t k = 1; k < r->n; k++) d[k - 1] = tdiff(r->v[k - 1].t, r->v[k].t);
+    qsort(d, r->n - 1, sizeof *d, u64_cmp);
+    *iv = d[(r->n - 1) / 2];
+    free(d);
+    return ST_OK;
+}
+
+/* out = have plus the samples of r inside have's gaps: between two samples
+ * of have more than 2*iv apart, before its first and after its last one,
+ * each at least iv/2 from the samples of have around it. */
+static int fill_gaps(const smps_t *have, const smps_t *r, uint64_t iv, smps_t *out) {
+    int rc = grow((void **)&out->v, &out->cap, have->n + r->n, sizeof *out->v);
+    if (rc) return rc;
+    uint64_t half = iv / 2 + iv % 2; /* 2*d >= iv <=> d >= ceil(iv/2) */
+    size_t j = 0;
+    out->n = 0;
+    for (size_t k = 0; k <= have->n; k++) {
+        const smp_t *lo = k ? &have->v[k - 1] : NULL, *hi = k < have->n ? &have->v[k] : NULL;
+        bool gap = !lo || !hi || (tdiff(lo->t, hi->t) > iv && tdiff(lo->t, hi->t) - iv > iv);
+        for (; j < r->n && (!hi || r->v[j].t < hi->t); j++) {
+            int64_t t = r->v[j].t;
+            if (gap && (!lo || (t > lo->t && tdiff(lo->t, t) >= half)) && (!hi || tdiff(t, hi->t) >= half))
+                out->v[out->n++] = r->v[j];
+        }
+        if (hi) out->v[out->n++] = *hi;
+    }
+    return ST_OK;
+}
+
+/* The run's samples from its replicas, gap-filled (see the file comment)
+ * into *res (its array is the caller's to free); reps[nrep] (>= 1) as the
+ * overlap split deals them, bounded to [mint, maxt]. */
+static int gap_fill(const st_dedup_replica_t *reps, size_t nrep, int64_t mint, int64_t maxt, smps_t *res) {
+    smps_t *r = calloc(nrep, sizeof *r), tmp = {0};
+    int rc = r ? ST_OK : st_errorf(ST_ENOMEM, "compact: %zu replicas", nrep);
+    size_t p = 0;
+    for (size_t i = 0; !rc && i < nrep; i++) {
+        if ((rc = decode_replica(&reps[i], mint, maxt, &r[i]))) break;
+        if (r[i].n && (!r[p].n || r[i].v[0].t < r[p].v[0].t)) p = i;
+    }
+    if (rc) goto out;
+    uint64_t iv = 0;
+    for (size_t i = 0; i <= nrep; i++) {
+        const smps_t *c = i == 0 ? &r[p] : &r[i - 1];
+        if (c->n >= 2) {
+            rc = median_interval(c, &iv);
+            break;
+        }
+    }
+    if (rc) goto out;
+    res->n = 0;
+    if ((rc = grow((void **)&res->v, &res->cap, r[p].n, sizeof *res->v))) goto out;
+    if (r[p].n) memcpy(res->v, r[p].v, r[p].n * sizeof *res->v);
+    res->n = r[p].n;
+    for (size_t i = 0; i < nrep; i++) {
+        if (i == p || !r[i].n) continue;
+        if ((rc = fill_gaps(res, &r[i], iv, &tmp))) goto out;
+        smps_t x = *res;
+        *res = tmp;
+        tmp = x;
+    }
+out:
+    for (size_t i = 0; r && i < nrep; i++) free(r[i].v);
+    free(r);
+    free(tmp.v);
+    return rc;
+}
+
+/* Append (t, v) to the run's output (times strictly increasing); a full
+ * chunk is emitted first. *first = the time of the open chunk's first sample. */
+static int put(series_t *s, int64_t t, double v, int64_t *first) {
+    int rc;
+    if (s->app.num == ST_SAMPLES_PER_CHUNK) {
+        int64_t last = s->app.t;
+        const uint8_t *data;
+        size_t len;
+        if ((rc = app_take(s, &data, &len)) ||
+            (rc = emit(s, *first, last, ST_CHUNK_ENC_XOR, data, len, ST_SAMPLES_PER_CHUNK)))
+            return rc;
+    }
+    if (s->app.num == 0) *first = t;
+    return st_xor_append(&s->app, t, v);
+}
+
+/* Emit the open chunk, if it holds samples. */
+static int flush(series_t *s, int64_t first) {
+    if (!s->app.num) return ST_OK;
+    int64_t last = s->app.t;
+    uint64_t ns = s->app.num;
+    const uint8_t *data;
+    size_t len;
+    int rc = app_take(s, &data, &len);
+    return rc ? rc : emit(s, first, last, ST_CHUNK_ENC_XOR, data, len, ns);
 }
 
 /* Decode, merge and re-cut the run items[i..j) (>= 2 kept chunks, all XOR). */
@@ -447,38 +614,33 @@ static int merge_run(series_t *s, size_t i, size_t j, int64_t mint, int64_t maxt
     st_store_chunk_t *storage = NULL;
     size_t nrep = 1;
     st_dedup_samples_t *ds = NULL;
+    smps_t fill = {0};
     if (s->opts->penalty_dedup && (rc = st_dedup_overlap_split(s->run, n, &reps, &nrep, &storage))) goto out;
-    if ((rc = st_dedup_samples_new(&ds, reps, nrep, mint, maxt, false))) goto out;
     if (!s->app_on && (rc = app_start(s))) goto out;
-    int64_t first = 0, prev = 0, t;
-    double v;
+    int64_t first = 0;
     uint64_t emitted = 0;
-    while ((rc = st_dedup_samples_next(ds, &t, &v)) == 1) {
-        if (emitted && t <= prev) continue; /* the appender needs strictly increasing times */
-        prev = t;
-        if (s->app.num == ST_SAMPLES_PER_CHUNK) {
-            int64_t last = s->app.t;
-            const uint8_t *data;
-            size_t len;
-            if ((rc = app_take(s, &data, &len)) || (rc = emit(s, first, last, ST_CHUNK_ENC_XOR, data, len,
-                                                              ST_SAMPLES_PER_CHUNK)))
-                goto out;
+    if (nrep > 1) {
+        if ((rc = gap_fill(reps, nrep, mint, maxt, &fill))) goto out;
+        for (size_t k = 0; k < fill.n; k++)
+            if ((rc = put(s, fill.v[k].t, fill.v[k].v, &first))) goto out;
+        emitted = fill.n;
+    } else {
+        if ((rc = st_dedup_samples_new(&ds, reps, nrep, mint, maxt, false))) goto out;
+        int64_t prev = 0, t;
+        double v;
+        while ((rc = st_dedup_samples_next(ds, &t, &v)) == 1) {
+            if (emitted && t <= prev) continue; /* the appender needs strictly increasing times */
+            prev = t;
+            if ((rc = put(s, t, v, &first))) goto out;
+            emitted++;
         }
-        if (s->app.num == 0) first = t;
-        if ((rc = st_xor_append(&s->app, t, v))) goto out;
-        emitted++;
+        if (rc < 0) goto out;
     }
-    if (rc < 0) goto out;
-    if (s->app.num) {
-        int64_t last = s->app.t;
-        uint64_t ns = s->app.num;
-        const uint8_t *data;
-        size_t len;
-        if ((rc = app_take(s, &data, &len)) || (rc = emit(s, first, last, ST_CHUNK_ENC_XOR, data, len, ns))) goto out;
-    }
+    if ((rc = flush(s, first))) goto out;
     s->stats->samples_deduplicated += in - emitted;
 out:
     st_dedup_samples_free(ds);
+    free(fill.v);
     if (reps != &one) free(reps);
     free(storage);
     if (rc < 0 && rc != ST_ENOMEM) {
@@ -526,6 +688,7 @@ static int cut_runs(series_t *s) {
             const item_t *it = &s->items[first];
             if (!it->touched) s->stats->chunks_copied++;
             rc = emit(s, it->mint, it->maxt, it->enc, it->data, it->len, it->nsamples);
+            if (!rc && !it->touched) s->out_crc[s->nout - 1] = st_chunk_stored_crc(it->data, it->len);
         } else if (foreign) {
             const item_t *other = &s->items[first] == foreign ? &s->items[first + 1] : &s->items[first];
             while (other->dropped) other++;
@@ -738,7 +901,7 @@ int st_compact_merge(st_block_t *const *src, size_t n, const st_compact_opts_t *
             if ((rc = gather(&s, group[g]))) goto out;
         if ((rc = cut_runs(&s))) goto out;
         if (s.nout) {
-            if ((rc = st_block_writer_add_series(w, s.lbls, s.out, s.nout, s.out_samples))) goto out;
+            if ((rc = st_block_writer_add_series_crc(w, s.lbls, s.out, s.out_crc, s.nout, s.out_samples))) goto out;
             stats->series_out++;
             stats->chunks_out += s.nout;
             stats->samples_out += s.out_samples;
@@ -768,6 +931,7 @@ out:
     series_reset(&s);
     free(s.items);
     free(s.out);
+    free(s.out_crc);
     free(s.owned);
     free(s.run);
     for (size_t i = 0; srcs && i < n; i++) {

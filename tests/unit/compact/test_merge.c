@@ -1,6 +1,6 @@
 /* st_compact_merge over blocks written by the block builder (and, for
  * AggrChunks, the block writer): consecutive blocks, HA replicas with gaps
- * (penalty dedup and time merge), a block uploaded twice, tombstones,
+ * (replica dedup's gap fill, a counter across it, and time merge), a block uploaded twice, tombstones,
  * series in only some sources, the output meta, a corrupt source and an
  * overlap of AggrChunks. Expected samples are computed from the generator,
  * never read from a merged block. */
@@ -54,7 +54,14 @@ static char *fresh(const char *what) {
     return p;
 }
 
-static double val(int id, int64_t t) { return id * 1000.0 + (double)(t - T0) / 1000.0; }
+/* Series COUNTER counts 0.5 a second from T0 and resets to 0 at T0 + 1h. */
+#define COUNTER 900
+#define RESET (T0 + 60 * MIN)
+
+static double val(int id, int64_t t) {
+    if (id == COUNTER) return 0.5 * (double)(t - (t < RESET ? T0 : RESET)) / 1000.0;
+    return id * 1000.0 + (double)(t - T0) / 1000.0;
+}
 
 static st_labels_t series_labels(int id) {
     char v[16];
@@ -292,7 +299,7 @@ static void test_replicas(void **state) {
     st_block_t *src[2] = {write_block(parent, ids, 2, &a), write_block(parent, ids, 2, &b)};
     uint64_t na = st_block_meta(src[0])->num_samples / 2, nb = st_block_meta(src[1])->num_samples / 2;
 
-    /* penalty dedup: one replica at a time, no gap left */
+    /* replica dedup: one replica at a time, no gap left */
     st_compact_stats_t st;
     st_block_t *out = merge_ok(src, 2, true, NULL, &st);
     for (int id = 1; id <= 2; id++) {
@@ -303,8 +310,8 @@ static void test_replicas(void **state) {
         for (size_t k = 0; k < s.n; k++) {
             assert_true(span_has(&a, s.t[k]) || span_has(&b, s.t[k]));
             assert_true(s.v[k] == val(id, s.t[k]));
-            /* switching back costs the penalty (2 intervals), never the 10 min gap */
-            if (k) assert_true(s.t[k] - s.t[k - 1] <= 4 * STEP);
+            /* a gap is filled by the other replica, nothing skipped at the switch */
+            if (k) assert_true(s.t[k] - s.t[k - 1] <= STEP * 3 / 2);
         }
         samples_free(&s);
     }
@@ -324,6 +331,115 @@ static void test_replicas(void **state) {
     assert_int_equal(st.samples_deduplicated, 0);
     /* re-cut to at most 120 samples a chunk */
     assert_true(st.chunks_out >= (st.samples_out + ST_SAMPLES_PER_CHUNK - 1) / ST_SAMPLES_PER_CHUNK);
+    st_block_close(out);
+    close_all(src, 2);
+    free(parent);
+}
+
+/* Does sp hold a sample less than STEP away from t? */
+static bool near(const span_t *sp, int64_t t) {
+    for (int64_t u = t - STEP + 1; u < t + STEP; u++)
+        if (span_has(sp, u)) return true;
+    return false;
+}
+
+/* Replica dedup of two replicas 7 s apart, each with a gap where the other
+ * has data, b starting first (the primary) and a ending last: one series
+ * without gaps, of original samples only, never thicker than a replica,
+ * with every sample of a replica where the other has none. */
+static void test_gap_fill(void **state) {
+    (void)state;
+    char *parent = fresh("src");
+    span_t a = {T0 + 5 * MIN, T0 + H2, 0, T0 + 30 * MIN, T0 + 40 * MIN};
+    span_t b = {T0, T0 + H2 - 5 * MIN, 7000, T0 + 70 * MIN, T0 + 85 * MIN};
+    int ids[2] = {1, 2};
+    st_block_t *src[2] = {write_block(parent, ids, 2, &a), write_block(parent, ids, 2, &b)};
+    for (int order = 0; order < 2; order++) {
+        st_block_t *in[2] = {src[order], src[1 - order]};
+        st_compact_stats_t st;
+        st_block_t *out = merge_ok(in, 2, true, NULL, &st);
+        for (int id = 1; id <= 2; id++) {
+            samples_t s = read_series(out, id);
+            assert_int_equal(s.t[0], T0 + 7000);      /* b's first */
+            assert_int_equal(s.t[s.n - 1], T0 + H2 - STEP); /* a's last */
+            for (size_t k = 0; k < s.n; k++) {
+                assert_true(span_has(&a, s.t[k]) || span_has(&b, s.t[k]));
+                assert_true(s.v[k] == val(id, s.t[k]));
+                if (k) {
+                    assert_true(s.t[k] - s.t[k - 1] <= STEP * 3 / 2);
+                    assert_true(2 * (s.t[k] - s.t[k - 1]) >= STEP);
+                }
+            }
+            /* where one replica is alone, all of it */
+            size_t k = 0, alone = 0;
+            for (int64_t t = T0; t < T0 + H2; t += 1000) {
+                bool want = (span_has(&a, t) && !near(&b, t)) || (span_has(&b, t) && !near(&a, t));
+                while (k < s.n && s.t[k] < t) k++;
+                if (want) {
+                    assert_true(k < s.n && s.t[k] == t);
+                    alone++;
+                }
+            }
+            /* b before a starts and in a's gap, a in b's gap and after b
+             * ends: 136 samples */
+            assert_true(alone >= 130);
+            samples_free(&s);
+        }
+        assert_int_equal(st.samples_deduplicated, st.samples_in - st.samples_out);
+        st_block_close(out);
+    }
+    close_all(src, 2);
+    free(parent);
+}
+
+/* Replicas with the same timestamps and gaps in different places: the
+ * gap-free original, each sample once. */
+static void test_gap_fill_same_times(void **state) {
+    (void)state;
+    char *parent = fresh("src");
+    span_t a = {T0, T0 + H2, 0, T0 + 30 * MIN, T0 + 40 * MIN}, b = {T0, T0 + H2, 0, T0 + 70 * MIN, T0 + 81 * MIN};
+    span_t full = {T0, T0 + H2, 0, 0, 0};
+    int ids[3] = {1, 2, 3};
+    st_block_t *src[2] = {write_block(parent, ids, 3, &a), write_block(parent, ids, 3, &b)};
+    st_compact_stats_t st;
+    st_block_t *out = merge_ok(src, 2, true, NULL, &st);
+    const span_t *one[1] = {&full};
+    for (int id = 1; id <= 3; id++) expect_series(out, id, one, 1, 1, 0);
+    assert_int_equal(st.samples_out, 3 * (H2 / STEP));
+    assert_int_equal(st.samples_deduplicated, st.samples_in - st.samples_out);
+    st_block_close(out);
+    close_all(src, 2);
+    free(parent);
+}
+
+/* increase() over samples: the deltas, a drop counted as a reset. */
+static double increase(const double *v, size_t n) {
+    double inc = 0;
+    for (size_t k = 1; k < n; k++) inc += v[k] >= v[k - 1] ? v[k] - v[k - 1] : v[k];
+    return inc;
+}
+
+/* A counter with a reset, one replica missing it: the increase over the
+ * whole range is the raw counter's (within 1 %). */
+static void test_gap_fill_counter(void **state) {
+    (void)state;
+    char *parent = fresh("src");
+    span_t a = {T0, T0 + H2, 0, T0 + 55 * MIN, T0 + 65 * MIN}, b = {T0, T0 + H2, 7000, T0 + 90 * MIN, T0 + 100 * MIN};
+    int ids[1] = {COUNTER};
+    st_block_t *src[2] = {write_block(parent, ids, 1, &a), write_block(parent, ids, 1, &b)};
+    st_block_t *out = merge_ok(src, 2, true, NULL, NULL);
+    samples_t s = read_series(out, COUNTER);
+    assert_true(s.n > 0);
+    /* the raw counter every second over the output's range */
+    size_t nraw = (size_t)((s.t[s.n - 1] - s.t[0]) / 1000 + 1);
+    double *rv = malloc(nraw * sizeof *rv);
+    for (size_t k = 0; k < nraw; k++) rv[k] = val(COUNTER, s.t[0] + (int64_t)k * 1000);
+    double want = increase(rv, nraw), got = increase(s.v, s.n);
+    assert_true(want > 3000);
+    if (!(got >= want * 0.99 && got <= want * 1.01)) fprintf(stderr, "increase %g, raw %g\n", got, want);
+    assert_true(got >= want * 0.99 && got <= want * 1.01);
+    free(rv);
+    samples_free(&s);
     st_block_close(out);
     close_all(src, 2);
     free(parent);
@@ -596,6 +712,8 @@ static void test_bad_thanos_json(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_consecutive),  cmocka_unit_test(test_replicas),
+        cmocka_unit_test(test_gap_fill),     cmocka_unit_test(test_gap_fill_same_times),
+        cmocka_unit_test(test_gap_fill_counter),
         cmocka_unit_test(test_time_merge_overlap), cmocka_unit_test(test_reupload),
         cmocka_unit_test(test_tombstones),   cmocka_unit_test(test_corrupt_chunk),
         cmocka_unit_test(test_aggr_chunks),  cmocka_unit_test(test_bad_thanos_json),
