@@ -2,7 +2,7 @@
  * taking the next group and compacting it until its plan is empty:
  *
  *   plan -> download the sources into <data-dir>/compact/<group key>/
- *        -> st_compact_merge (penalty dedup per --deduplication.func)
+ *        -> st_compact_merge (penalty gap fill or 1:1, per --deduplication.func)
  *        -> upload (thanos section: group labels, resolution, "compactor")
  *        -> deletion marks on the sources -> local files removed
  *

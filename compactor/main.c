@@ -64,7 +64,7 @@ int compact_main(int argc, char **argv) {
          "Label telling HA replicas apart (repeatable). Blocks differing only in these labels are one stream: "
          "overlapping ones are merged vertically (irreversibly)."},
         {"deduplication.func", ST_FLAG_STRING, &dedup_func,
-         "Merge of overlapping samples: \"penalty\" (Thanos's querier algorithm, for Prometheus HA pairs) or \"\" "
+         "Merge of overlapping samples: \"penalty\" (HA pairs: one replica, its gaps filled from the others) or \"\" "
          "(1:1, for identical replicas). Default here: penalty when replica labels are given; Thanos's default is "
          "\"\" (one-to-one)."},
         {"compact.enable-vertical-compaction", ST_FLAG_BOOL, &vertical,
