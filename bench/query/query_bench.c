@@ -45,28 +45,14 @@
 #include "strata/httpclient.h"
 #include "strata/labels.h"
 
+#include "benchutil.h"
+
 #define STEP_MS 15000
 #define PER_INSTANCE 10
 
 static int fail(const char *what, int rc) {
     fprintf(stderr, "query_bench: %s: %s\n", what, st_errdetail(rc));
     return 1;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static uint64_t mix64(uint64_t x) { /* splitmix64's finaliser */
@@ -189,13 +175,13 @@ static int time_query(const char *base, const char *query, const char *start, co
         st_http_req_t req = {.url = url, .timeout_ms = 1200000, .on_body = count_body, .ctx = &bytes};
         st_http_resp_t resp = {0};
         bytes = 0;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         rc = st_http_do(&req, &resp);
         if (!rc && resp.status != 200) rc = st_errorf(ST_EIO, "%s: HTTP %ld: %.300s", url, resp.status, resp.body);
-        lat[r] = now_ms() - t0;
+        lat[r] = bench_now_ms() - t0;
         st_http_resp_free(&resp);
     }
-    if (!rc) printf("%.1f %" PRIu64 "\n", median(lat, runs), bytes);
+    if (!rc) printf("%.1f %" PRIu64 "\n", bench_median(lat, runs), bytes);
     free(lat);
     return rc ? fail("time", rc) : 0;
 }
@@ -205,7 +191,7 @@ static int exec_runs(int runs, const char *out, char **cmd) {
     long peak_kib = 0;
     if (!lat) return fail("exec", st_errorf(ST_ENOMEM, "runs"));
     for (int r = 0; r < runs; r++) {
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         pid_t pid = fork();
         if (pid < 0) return fail("exec", st_errorf(ST_EIO, "fork: %s", strerror(errno)));
         if (pid == 0) {
@@ -220,12 +206,12 @@ static int exec_runs(int runs, const char *out, char **cmd) {
             free(lat);
             return fail("exec", st_errorf(ST_EIO, "%s: failed (status %d)", cmd[0], status));
         }
-        lat[r] = now_ms() - t0;
+        lat[r] = bench_now_ms() - t0;
         cpu[r] = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
         if (ru.ru_maxrss > peak_kib) peak_kib = ru.ru_maxrss;
     }
-    double med = median(lat, runs);
-    printf("%.1f %ld %.2f\n", med, peak_kib, median(cpu, runs));
+    double med = bench_median(lat, runs);
+    printf("%.1f %ld %.2f\n", med, peak_kib, bench_median(cpu, runs));
     free(lat);
     return 0;
 }

@@ -30,27 +30,13 @@
 #include "strata/remoteread.h"
 #include "strata/storeapi.h"
 
+#include "benchutil.h"
+
 #define BLOCK_MS ST_DEFAULT_BLOCK_DURATION_MS
 
 static int fail(const char *what, int rc) {
     fprintf(stderr, "store_bench: %s: %s\n", what, st_errdetail(rc));
     return 1;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* http_requests_total grows by 0-99 per sample; one xorshift stream over
@@ -107,7 +93,7 @@ static int series(const char *addr, const st_matchers_t *ms, int64_t mint, int64
         st_series_request_t req = {.min_time = mint, .max_time = maxt, .matchers = *ms};
         st_series_stream_t *s = NULL;
         nseries = nchunks = bytes = 0;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         rc = st_series_stream_open(&s, c, &req, 600000);
         const st_labels_t *l;
         const st_store_chunk_t *ch;
@@ -122,10 +108,10 @@ static int series(const char *addr, const st_matchers_t *ms, int64_t mint, int64
             nchunks += n;
             for (size_t i = 0; i < n; i++) bytes += ch[i].len[ST_AGGR_RAW];
         }
-        lat[r] = now_ms() - t0;
+        lat[r] = bench_now_ms() - t0;
         st_series_stream_free(s);
     }
-    if (!rc) printf("%.2f %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", median(lat, runs), nseries, nchunks, bytes);
+    if (!rc) printf("%.2f %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", bench_median(lat, runs), nseries, nchunks, bytes);
     st_grpc_client_free(c);
     free(lat);
     return rc ? fail("series", rc) : 0;
@@ -148,7 +134,7 @@ static int rread(const char *base, const st_matchers_t *ms, int64_t mint, int64_
                              .timeout_ms = 600000, .max_body = (size_t)4 << 30};
         st_http_resp_t resp = {0};
         nseries = nchunks = bytes = 0;
-        double t0 = now_ms();
+        double t0 = bench_now_ms();
         rc = st_http_do(&req, &resp);
         if (!rc && resp.status != 200) rc = st_errorf(ST_EIO, "%s: HTTP %ld: %.200s", url, resp.status, resp.body);
         for (size_t off = 0; !rc && off < resp.len;) {
@@ -167,10 +153,10 @@ static int rread(const char *base, const st_matchers_t *ms, int64_t mint, int64_
             st_remoteread_frame_free(&f);
             off += used;
         }
-        lat[r] = now_ms() - t0;
+        lat[r] = bench_now_ms() - t0;
         st_http_resp_free(&resp);
     }
-    if (!rc) printf("%.2f %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", median(lat, runs), nseries, nchunks, bytes);
+    if (!rc) printf("%.2f %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", bench_median(lat, runs), nseries, nchunks, bytes);
     free(body);
     free(lat);
     return rc ? fail("rread", rc) : 0;
