@@ -46,7 +46,7 @@ ls "$DATA/wal" >/dev/null 2>&1 || fail_check "no wal directory in the data dir"
 
 step "restart on the same data dir"
 start_strata S2 "$CFG" "$DATA" --storage.tsdb.block-duration=1h
-wait_for 10 "scraping again" bash -c "curl -sf '$S2_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.health == \"up\")] | length == 4'" ||
+wait_for 10 "scraping again" bash -c "set -o pipefail; curl -sf '$S2_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.health == \"up\")] | length == 4'" ||
 	fail_check "not all targets up after the restart: $(curl -sf "$S2_URL/api/v1/targets" | jq -c '[.data.activeTargets[] | {scrapePool, lastError}]')"
 sleep 2
 stop_pid "$S2_PID"

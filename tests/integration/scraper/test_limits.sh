@@ -72,7 +72,7 @@ DATA=$IT_WORK/data
 start_strata S "$CFG" "$DATA" --storage.tsdb.block-duration=1m
 
 step "target states"
-wait_for 15 "every target scraped" bash -c "curl -sf '$S_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.lastScrape | startswith(\"0001\"))] | length == 0'" ||
+wait_for 15 "every target scraped" bash -c "set -o pipefail; curl -sf '$S_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.lastScrape | startswith(\"0001\"))] | length == 0'" ||
 	fail_check "some targets never scraped"
 sleep 1.5
 targets_json "$S_URL" "$IT_WORK/targets.json"

@@ -103,7 +103,7 @@ write_cfg two "- job_name: added
   static_configs: [{targets: ['$TGT']}]"
 code=$(curl -s -o "$IT_WORK/reload.out" -w '%{http_code}' -X POST "$S_URL/-/reload")
 [[ $code == 200 ]] || fail_check "POST /-/reload answered $code: $(cat "$IT_WORK/reload.out")"
-wait_for 5 "job added" bash -c "curl -sf '$S_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.scrapePool == \"added\" and .health == \"up\")] | length == 1'" ||
+wait_for 5 "job added" bash -c "set -o pipefail; curl -sf '$S_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.scrapePool == \"added\" and .health == \"up\")] | length == 1'" ||
 	fail_check "job 'added' not scraped after reload: $(active)"
 curl -sf "$S_URL/api/v1/status/config" | jq -r .data.yaml | grep -q 'replica: two' || fail_check "config API does not show the new config"
 

@@ -176,7 +176,7 @@ norm_dropped "$IT_WORK/p_targets.json" >"$IT_WORK/p_dropped"
 norm_dropped "$IT_WORK/s_targets.json" >"$IT_WORK/s_dropped"
 compare_text "$IT_WORK/p_dropped" "$IT_WORK/s_dropped" "dropped targets (prometheus = expected)"
 jq -e '[.data.activeTargets[] | select(.health != "up")] | length == 0' "$IT_WORK/s_targets.json" >/dev/null ||
-	wait_for 5 "all strata targets up" bash -c "curl -sf '$S_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.health != \"up\")] | length == 0'" ||
+	wait_for 5 "all strata targets up" bash -c "set -o pipefail; curl -sf '$S_URL/api/v1/targets' | jq -e '[.data.activeTargets[] | select(.health != \"up\")] | length == 0'" ||
 	fail_check "strata targets not all up: $(curl -sf "$S_URL/api/v1/targets" | jq -c '[.data.activeTargets[] | select(.health != "up") | {scrapePool, lastError}]')"
 
 step "config API carries the external labels (what strata sidecar reads)"
