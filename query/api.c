@@ -873,11 +873,7 @@ static int h_metrics(void *ctx, const st_http_request_t *req, st_http_response_t
 }
 
 int query_api_register(query_t *q, struct st_http_server *srv) {
-    static const struct {
-        const char *path;
-        bool prefix;
-        st_http_handler_fn fn;
-    } routes[] = {
+    static const st_http_route_t routes[] = {
         {"/metrics", false, h_metrics},
         {"/api/v1/series", false, h_series},
         {"/api/v1/labels", false, h_label_names},
@@ -889,9 +885,5 @@ int query_api_register(query_t *q, struct st_http_server *srv) {
         {"/api/v1/query_range", false, h_query_range},
         {"/api/v1/", true, h_not_found_api},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = st_http_server_route(srv, routes[i].path, routes[i].prefix, routes[i].fn, q);
-        if (rc) return rc;
-    }
-    return ST_OK;
+    return st_http_server_routes(srv, routes, sizeof routes / sizeof routes[0], q);
 }

@@ -519,11 +519,7 @@ static int h_not_found_api(void *ctx, const st_http_request_t *req, st_http_resp
 }
 
 int api_register(scraper_t *s, struct st_http_server *srv) {
-    static const struct {
-        const char *path;
-        bool prefix;
-        st_http_handler_fn fn;
-    } routes[] = {
+    static const st_http_route_t routes[] = {
         {"/-/healthy", false, h_healthy},
         {"/-/ready", false, h_ready},
         {"/-/reload", false, h_reload},
@@ -539,9 +535,5 @@ int api_register(scraper_t *s, struct st_http_server *srv) {
         {"/api/v1/label/", true, h_label_values},
         {"/api/v1/", true, h_not_found_api},
     };
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-        int rc = st_http_server_route(srv, routes[i].path, routes[i].prefix, routes[i].fn, s);
-        if (rc) return rc;
-    }
-    return ST_OK;
+    return st_http_server_routes(srv, routes, sizeof routes / sizeof routes[0], s);
 }

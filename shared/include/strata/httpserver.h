@@ -57,6 +57,13 @@ int st_http_server_new(st_http_server_t **out, const st_http_server_opts_t *opts
 /* Route `path` to fn. With prefix, every path starting with `path` matches;
  * an exact route wins over a prefix one, a longer prefix over a shorter. */
 int st_http_server_route(st_http_server_t *s, const char *path, bool prefix, st_http_handler_fn fn, void *ctx);
+/* A component's route table: every entry routed with the same ctx. */
+typedef struct {
+    const char *path;
+    bool prefix;
+    st_http_handler_fn fn;
+} st_http_route_t;
+int st_http_server_routes(st_http_server_t *s, const st_http_route_t *routes, size_t n, void *ctx);
 /* Listen on addr ("127.0.0.1:10902", "[::1]:80", ":10902" = every
  * interface; port 0 picks a free port) and start serving. Bind failures are
  * ST_EIO naming the address and the errno text. */

@@ -134,6 +134,14 @@ int st_http_server_route(st_http_server_t *s, const char *path, bool prefix, st_
     return ST_OK;
 }
 
+int st_http_server_routes(st_http_server_t *s, const st_http_route_t *routes, size_t n, void *ctx) {
+    for (size_t i = 0; i < n; i++) {
+        int rc = st_http_server_route(s, routes[i].path, routes[i].prefix, routes[i].fn, ctx);
+        if (rc) return rc;
+    }
+    return ST_OK;
+}
+
 static const route_t *find_route(const st_http_server_t *s, const char *path) {
     const route_t *best = NULL;
     for (size_t i = 0; i < s->nroutes; i++) {
