@@ -327,17 +327,6 @@ static int collect_series(query_ctx_t *c, const st_matchers_t *ms, int64_t start
     return rc < 0 ? rc : ST_OK;
 }
 
-static void put_labels_json(st_encbuf_t *b, const st_labels_t *l) {
-    st_put_u8(b, '{');
-    for (size_t i = 0; i < l->n; i++) {
-        if (i) st_put_u8(b, ',');
-        st_promapi_put_json_string(b, l->v[i].name, l->v[i].name_len);
-        st_put_u8(b, ':');
-        st_promapi_put_json_string(b, l->v[i].value, l->v[i].value_len);
-    }
-    st_put_u8(b, '}');
-}
-
 static int h_series(void *ctx, const st_http_request_t *req, st_http_response_t *resp) {
     query_t *q = ctx;
     atomic_fetch_add(&q->m.api_requests, 1);
@@ -364,7 +353,7 @@ static int h_series(void *ctx, const st_http_request_t *req, st_http_response_t 
         for (size_t i = 0, k = 0; i < all.n; i++) {
             if (i > 0 && st_labels_equal(&all.v[i], &all.v[i - 1])) continue;
             if (k++) st_put_u8(&b, ',');
-            put_labels_json(&b, &all.v[i]);
+            st_promapi_put_labels_json(&b, &all.v[i]);
         }
         st_put_u8(&b, ']');
         put_warnings_end(&b, &c.warnings);
@@ -550,7 +539,7 @@ static int h_stores(void *ctx, const st_http_request_t *req, st_http_response_t 
             st_put_cstr(&b, ",\"labelSets\":[");
             for (size_t s = 0; s < ts[i].nlabel_sets; s++) {
                 if (s) st_put_u8(&b, ',');
-                put_labels_json(&b, &ts[i].label_sets[s]);
+                st_promapi_put_labels_json(&b, &ts[i].label_sets[s]);
             }
             st_put_fmt(&b, "],\"minTime\":%lld,\"maxTime\":%lld}", (long long)ts[i].min_time,
                        (long long)ts[i].max_time);

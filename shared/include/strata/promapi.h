@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "strata/buf.h"
+#include "strata/labels.h"
 
 /* Prometheus's defaults for an absent start / end: time.Unix(MinInt64/1000
  * + 62135596801, 0) and time.Unix(MaxInt64/1000 - 62135596801, 999999999),
@@ -57,5 +58,7 @@ int st_rfc3339_parse(const char *s, int64_t *ms);
  * encoding/json) writes it: \" \\ \n \r \t, \u00xx for other control bytes
  * and for < > &, \u2028 \u2029, \ufffd for each byte of invalid UTF-8. */
 void st_promapi_put_json_string(st_encbuf_t *b, const char *s, size_t len);
+/* A label set as a JSON object in label order: {"name":"value",...}. */
+void st_promapi_put_labels_json(st_encbuf_t *b, const st_labels_t *l);
 
 #endif

@@ -265,6 +265,17 @@ void st_promapi_put_json_string(st_encbuf_t *b, const char *s, size_t len) {
     st_put_u8(b, '"');
 }
 
+void st_promapi_put_labels_json(st_encbuf_t *b, const st_labels_t *l) {
+    st_put_u8(b, '{');
+    for (size_t i = 0; i < l->n; i++) {
+        if (i) st_put_u8(b, ',');
+        st_promapi_put_json_string(b, l->v[i].name, l->v[i].name_len);
+        st_put_u8(b, ':');
+        st_promapi_put_json_string(b, l->v[i].value, l->v[i].value_len);
+    }
+    st_put_u8(b, '}');
+}
+
 int st_promapi_parse_duration(const char *s, int64_t *ms) {
     char *end;
     double v = strtod(s, &end);

@@ -43,17 +43,6 @@ static size_t fmt_value(char *out, double v) {
     return n + 2;
 }
 
-static void put_metric(st_encbuf_t *b, const st_labels_t *l) {
-    st_put_u8(b, '{');
-    for (size_t i = 0; i < l->n; i++) {
-        if (i) st_put_u8(b, ',');
-        st_promapi_put_json_string(b, l->v[i].name, l->v[i].name_len);
-        st_put_u8(b, ':');
-        st_promapi_put_json_string(b, l->v[i].value, l->v[i].value_len);
-    }
-    st_put_u8(b, '}');
-}
-
 /* [t,"v"], after a comma unless first: one append per point */
 static void put_point(st_encbuf_t *b, const st_promql_point_t *p, bool first) {
     char buf[32 + ST_PROM_VALUE_BUF + 4], *end = buf + 32;
@@ -90,7 +79,7 @@ void st_promql_result_json(st_encbuf_t *b, const st_promql_result_t *r) {
             const st_promql_series_t *s = &r->series[i];
             if (i) st_put_u8(b, ',');
             st_put_cstr(b, "{\"metric\":");
-            put_metric(b, &s->metric);
+            st_promapi_put_labels_json(b, &s->metric);
             if (vec) {
                 st_put_cstr(b, ",\"value\":");
                 if (s->npoints) put_point(b, &s->points[0], true);
