@@ -22,9 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strata/dedup.h"
 #include "strata/chunkenc.h"
+#include "strata/dedup.h"
 #include "strata/err.h"
+#include "strata/satmath.h"
 
 /* ---- chunk order ---- */
 
@@ -91,18 +92,6 @@ int st_dedup_overlap_split(const st_store_chunk_t *chunks, size_t n, st_dedup_re
 bool st_dedup_func_is_counter(const char *f) {
     return f && (strcmp(f, "rate") == 0 || strcmp(f, "irate") == 0 || strcmp(f, "increase") == 0 ||
                  strcmp(f, "resets") == 0);
-}
-
-static int64_t sat_add(int64_t a, int64_t b) {
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
-    return r;
-}
-
-static int64_t sat_sub(int64_t a, int64_t b) {
-    int64_t r;
-    if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? INT64_MAX : INT64_MIN;
-    return r;
 }
 
 /* ---- leaf: one replica's chunks merged by time ---- */
@@ -295,8 +284,8 @@ static int dedup_step(node_t *n) {
     /* nothing comes after the last representable time (the seek target
      * saturates there and would find the same timestamp again) */
     if (n->last_t == INT64_MAX) return 0;
-    if (n->aval > 0) n->aval = node_seek(n->a, sat_add(sat_add(n->last_t, 1), n->pen_a));
-    if (n->bval > 0) n->bval = node_seek(n->b, sat_add(sat_add(n->last_t, 1), n->pen_b));
+    if (n->aval > 0) n->aval = node_seek(n->a, st_sat_add(st_sat_add(n->last_t, 1), n->pen_a));
+    if (n->bval > 0) n->bval = node_seek(n->b, st_sat_add(st_sat_add(n->last_t, 1), n->pen_b));
     if (n->aval < 0) return n->aval;
     if (n->bval < 0) return n->bval;
     if (n->aval == 0) {
@@ -321,7 +310,7 @@ static int dedup_step(node_t *n) {
      * made: a replica is left only for a gap of at least twice its
      * interval, and the other's samples never thicken the output. */
     int64_t chosen = n->use_a ? ta : tb;
-    int64_t pen = n->last_t != INT64_MIN ? sat_add(sat_sub(chosen, n->last_t), sat_sub(chosen, n->last_t))
+    int64_t pen = n->last_t != INT64_MIN ? st_sat_add(st_sat_sub(chosen, n->last_t), st_sat_sub(chosen, n->last_t))
                                          : ST_DEDUP_INITIAL_PENALTY_MS;
     if (n->use_a) {
         n->pen_b = pen;

@@ -33,6 +33,7 @@
 
 #include "eval_int.h"
 #include "strata/err.h"
+#include "strata/satmath.h"
 
 /* ---- small helpers ---- */
 
@@ -46,18 +47,6 @@ int oom(const char *what) { return st_errorf(ST_ENOMEM, "promql: out of memory (
 
 int ev_too_many(void) {
     return st_errorf(ST_ELIMIT, "query processing would load too many samples into memory in query execution");
-}
-
-static int64_t sat_sub(int64_t a, int64_t b) {
-    int64_t r;
-    if (__builtin_sub_overflow(a, b, &r)) return b > 0 ? INT64_MIN : INT64_MAX;
-    return r;
-}
-
-static int64_t sat_add(int64_t a, int64_t b) {
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
-    return r;
 }
 
 static int64_t now_ns(void) {
@@ -561,8 +550,8 @@ static void subquery_times(enode_t *const *path, size_t depth, int64_t *off, int
     for (size_t i = 0; i < depth; i++) {
         const enode_t *n = path[i];
         if (n->kind != EN_SUBQ) continue;
-        *off = sat_add(*off, n->e->sq.offset_ms);
-        *range = sat_add(*range, n->e->sq.range_ms);
+        *off = st_sat_add(*off, n->e->sq.offset_ms);
+        *range = st_sat_add(*range, n->e->sq.range_ms);
         if (n->has_ts) {
             *off = n->e->sq.offset_ms;
             *range = n->e->sq.range_ms;
@@ -615,8 +604,8 @@ static int set_offsets_walk(int64_t eval_time, enode_t *n, path_t *path) {
             int64_t soff, srange, sts = 0;
             bool shas;
             subquery_times(path->v, path->n, &soff, &srange, &shas, &sts);
-            if (shas) soff = sat_add(soff, sat_sub(eval_time, sts));
-            n->offset = sat_add(orig, sat_sub(sat_sub(eval_time, n->ts), soff));
+            if (shas) soff = st_sat_add(soff, st_sat_sub(eval_time, sts));
+            n->offset = st_sat_add(orig, st_sat_sub(st_sat_sub(eval_time, n->ts), soff));
         }
     }
     int rc = path_push(path, n);
@@ -734,12 +723,12 @@ static int populate_walk(qctx_t *q, enode_t *n, path_t *path) {
         if (n->has_ts) {
             start = end = n->ts;
         } else {
-            start = sat_sub(sat_sub(start, soff), srange);
-            end = sat_sub(end, soff);
+            start = st_sat_sub(st_sat_sub(start, soff), srange);
+            end = st_sat_sub(end, soff);
         }
-        start = sat_sub(start, eval_range ? eval_range : q->opts->lookback_delta_ms);
-        start = sat_sub(start, n->e->vs.offset_ms);
-        end = sat_sub(end, n->e->vs.offset_ms);
+        start = st_sat_sub(start, eval_range ? eval_range : q->opts->lookback_delta_ms);
+        start = st_sat_sub(start, n->e->vs.offset_ms);
+        end = st_sat_sub(end, n->e->vs.offset_ms);
         /* hints: step of the innermost subquery, enclosing function */
         int64_t step = 0;
         for (size_t i = 0; i < path->n; i++)
@@ -900,7 +889,7 @@ static bool sample_at(const ev_t *ev, const ser_t *s, size_t *cur, int64_t ref, 
     while (i + 1 < s->n && s->p[i + 1].t <= ref) i++;
     *cur = i;
     if (!s->n || s->p[i].t > ref) return false;
-    if (s->p[i].t < sat_sub(ref, ev->lookback)) return false;
+    if (s->p[i].t < st_sat_sub(ref, ev->lookback)) return false;
     if (st_is_stale_nan(s->p[i].v)) return false;
     *t = s->p[i].t;
     *v = s->p[i].v;
@@ -923,7 +912,7 @@ int eval_vs_to(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *out)
             int64_t ts = step_ts(ev, k), t;
             double v;
             if ((k & EV_CHECK_EVERY) == EV_CHECK_EVERY && (rc = ev_check_done(ev))) goto out;
-            if (!sample_at(ev, s, &cur, sat_sub(ts, n->offset), &t, &v)) continue;
+            if (!sample_at(ev, s, &cur, st_sat_sub(ts, n->offset), &t, &v)) continue;
             if (ev->cur >= ev->max) {
                 rc = ev_too_many();
                 goto out;
@@ -962,7 +951,7 @@ static void window(const pt_t *p, size_t n, int64_t mint, int64_t maxt, size_t *
 static int eval_ms(ev_t *ev, enode_t *n, mat_t *out) {
     if (ev->start != ev->end) return st_errorf(ST_EINVAL, "cannot do range evaluation of matrix selector");
     enode_t *vs = n->kid[0];
-    int64_t maxt = sat_sub(ev->start, vs->offset), mint = sat_sub(maxt, n->e->ms.range_ms);
+    int64_t maxt = st_sat_sub(ev->start, vs->offset), mint = st_sat_sub(maxt, n->e->ms.range_ms);
     ser_iter_t it;
     const ser_t *s;
     int rc;
@@ -992,12 +981,12 @@ static int eval_ms(ev_t *ev, enode_t *n, mat_t *out) {
 static int eval_subquery(ev_t *ev, enode_t *n, mat_t *out) {
     int64_t offset = n->offset, range = n->e->sq.range_ms;
     ev_t nev = *ev;
-    nev.end = sat_sub(ev->end, offset);
+    nev.end = st_sat_sub(ev->end, offset);
     nev.interval = n->e->sq.step_ms ? n->e->sq.step_ms : ev->q->opts->no_step_subquery_interval_ms;
     if (nev.interval <= 0) return st_errorf(ST_EINVAL, "promql: subquery step must be positive");
-    int64_t lo = sat_sub(sat_sub(ev->start, offset), range);
+    int64_t lo = st_sat_sub(st_sat_sub(ev->start, offset), range);
     nev.start = nev.interval * (lo / nev.interval);
-    if (nev.start < lo) nev.start = sat_add(nev.start, nev.interval);
+    if (nev.start < lo) nev.start = st_sat_add(nev.start, nev.interval);
     int rc;
     if (nev.start != ev->start && (rc = set_offsets(nev.start, n->kid[0]))) return rc;
     rc = eval(&nev, n->kid[0], out);
@@ -1084,14 +1073,14 @@ static int timestamp_step(ev_t *ev, void *ctx, vec_t *in, const lset_t *const *c
     (void)in, (void)h;
     call_ctx_t *c = ctx;
     enode_t *vs = c->vs;
-    if (vs->has_ts) vs->offset = sat_sub(ts, vs->ts);
+    if (vs->has_ts) vs->offset = st_sat_sub(ts, vs->ts);
     vec_t v = {0};
     int rc = 0;
     for (size_t i = 0; i < vs->ndata; i++) {
         int64_t t;
         double val;
         size_t cur = 0;
-        if (!sample_at(ev, &vs->data[i], &cur, sat_sub(ts, vs->offset), &t, &val)) continue;
+        if (!sample_at(ev, &vs->data[i], &cur, st_sat_sub(ts, vs->offset), &t, &val)) continue;
         if ((rc = vec_push(&v, vs->data[i].m, t, val))) break;
         if (++ev->cur > ev->max) {
             rc = ev_too_many();
@@ -1189,7 +1178,7 @@ int eval_range_fn(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *o
         sub_samples = mat_samples(&sub);
         ser_iter_mat(&it, &sub);
         range = marg->e->sq.range_ms;
-        offset = marg->has_ts ? sat_add(marg->e->sq.offset_ms, sat_sub(ev->start, marg->ts)) : marg->offset;
+        offset = marg->has_ts ? st_sat_add(marg->e->sq.offset_ms, st_sat_sub(ev->start, marg->ts)) : marg->offset;
     } else {
         ser_iter_vs(&it, marg->kid[0]);
         range = marg->e->ms.range_ms;
@@ -1228,7 +1217,7 @@ int eval_range_fn(ev_t *ev, enode_t *n, series_sink_t sink, void *sctx, mat_t *o
                 }
                 argv[j].s[0].v = other[j].s[0].p[k].v;
             }
-            int64_t maxt = sat_sub(ts, offset), mint = sat_sub(maxt, range);
+            int64_t maxt = st_sat_sub(ts, offset), mint = st_sat_sub(maxt, range);
             while (from < s->n && p[from].t < mint) from++;
             if (to < from) to = from;
             for (; to < s->n && p[to].t <= maxt; to++) {
