@@ -97,9 +97,15 @@ static void note_close(st_grpc_call_t *c) {
     if (!(c->q.pending & TAG_CLOSE) && c->close_cancelled) c->cancelled = true;
 }
 
+/* The server's deadline is the client's timeout counted from the moment the
+ * call arrived, so it falls after the client's own by the request's transit
+ * time; the client cancels at its deadline, which reaches us a little before
+ * ours. A cancel this close to the deadline is the deadline. */
+#define DEADLINE_SLACK_MS 1000
+
 static int cancel_err(const st_grpc_call_t *c) {
     if (atomic_load(&c->s->stopping)) return st_errorf(ST_ECANCELED, "%s: server shutting down", c->method);
-    if (c->deadline_ms != INT64_MAX && st_grpc_now_ms() >= c->deadline_ms)
+    if (c->deadline_ms != INT64_MAX && st_grpc_now_ms() >= c->deadline_ms - DEADLINE_SLACK_MS)
         return st_errorf(ST_ETIMEDOUT, "%s: deadline of the call exceeded", c->method);
     return st_errorf(ST_ECANCELED, "%s: cancelled by the client %s", c->method, c->peer ? c->peer : "");
 }
