@@ -360,7 +360,8 @@ static void test_plan_args(void **state) {
 /* ---- groups ---- */
 
 static void group_key_of(const char *const *kv, size_t nkv, int64_t res, char *buf) {
-    st_label_t pairs[8];
+    st_label_t pairs[8] = {0};
+    assert_true(nkv <= 8);
     for (size_t i = 0; i < nkv; i++) pairs[i] = st_label(kv[2 * i], kv[2 * i + 1]);
     st_labels_t l;
     assert_int_equal(st_labels_from_pairs(&l, pairs, nkv), 0);
@@ -400,7 +401,8 @@ static void test_group_key(void **state) {
 
 static void check_group_labels(const char *const *kv, size_t nkv, const char *const *rep, size_t nrep,
                                const char *const *wkv, size_t nw) {
-    st_label_t pairs[8];
+    st_label_t pairs[8] = {0};
+    assert_true(nkv <= 8);
     for (size_t i = 0; i < nkv; i++) pairs[i] = st_label(kv[2 * i], kv[2 * i + 1]);
     st_labels_t ext, got, want;
     assert_int_equal(st_labels_from_pairs(&ext, pairs, nkv), 0);
