@@ -313,6 +313,7 @@ static void *info_main(void *arg) {
         info.nlabel_sets = 0;
         e->min_time = info.min_time;
         e->max_time = info.max_time;
+        e->strips_replica_labels = info.supports_without_replica_labels;
         e->healthy = e->known = true;
         e->last_check_ms = query_now_ms();
     } else {
@@ -401,6 +402,7 @@ int query_endpoints_snapshot(query_endpoints_t *es, query_target_t **out, size_t
         x->known = e->known;
         x->min_time = e->min_time;
         x->max_time = e->max_time;
+        x->strips_replica_labels = e->strips_replica_labels;
         if (e->last_error && !(x->last_error = strdup(e->last_error))) rc = st_errorf(ST_ENOMEM, "snapshot");
         if (!rc && (rc = copy_sets(e->label_sets, e->nlabel_sets, &x->label_sets)) == 0)
             x->nlabel_sets = e->nlabel_sets;

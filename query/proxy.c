@@ -14,10 +14,13 @@
  * stream and the feed when its blocking receive returns, at the latest at
  * the call's deadline.
  *
- * When replica labels are stripped (dedup), a feed reads its whole stream
- * first, strips the labels and re-sorts, as Thanos's proxy does for stores
- * that cannot strip them: equal label sets then follow each other, within
- * one feed as across feeds, and the merge makes one series of them.
+ * When replica labels are stripped (dedup), a store whose Info says
+ * supports_without_replica_labels gets them in the request's
+ * without_replica_labels and sends its stream stripped and sorted, which
+ * is merged as it arrives. For any other store a feed reads the whole
+ * stream first, strips the labels and re-sorts, as Thanos's proxy does:
+ * equal label sets then follow each other, within one feed as across
+ * feeds, and the merge makes one series of them.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,21 +54,7 @@ static void item_free(item_t *it) {
 static int item_copy(item_t *it, const st_labels_t *lbls, const st_store_chunk_t *chunks, size_t n,
                      const st_strlist_t *strip) {
     memset(it, 0, sizeof *it);
-    int rc;
-    if (strip->n == 0) {
-        rc = st_labels_copy(&it->lbls, lbls);
-    } else {
-        st_label_t *keep = malloc((lbls->n ? lbls->n : 1) * sizeof *keep);
-        if (!keep) return st_errorf(ST_ENOMEM, "series: %zu labels", lbls->n);
-        size_t nk = 0;
-        for (size_t i = 0; i < lbls->n; i++) {
-            bool drop = false;
-            for (size_t k = 0; k < strip->n && !drop; k++) drop = strcmp(lbls->v[i].name, strip->v[k]) == 0;
-            if (!drop) keep[nk++] = lbls->v[i];
-        }
-        rc = st_labels_from_sorted(&it->lbls, keep, nk);
-        free(keep);
-    }
+    int rc = st_labels_without(&it->lbls, lbls, (const char *const *)strip->v, strip->n);
     if (rc) return rc;
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
@@ -403,7 +392,13 @@ int query_proxy_next(query_proxy_t *p, const st_labels_t **lbls, const st_store_
     size_t k = 0;
     for (size_t i = 0; i < p->ntaken; i++)
         for (size_t j = 0; j < p->taken[i].n; j++) p->out[k++] = p->taken[i].chunks[j];
-    if (p->ntaken > 1 && k > 1) {
+    /* Chunks that overlap (several stores, or one store merging replicas
+     * it was asked to strip) go in st_dedup_chunk_cmp's order: on equal
+     * ranges the fuller chunk first, so the overlap split makes it the
+     * replica dedup follows, whichever store sent it. */
+    bool disjoint = true;
+    for (size_t j = 1; j < k && disjoint; j++) disjoint = p->out[j - 1].maxt < p->out[j].mint;
+    if (!disjoint) {
         qsort(p->out, k, sizeof *p->out, chunk_qcmp);
         size_t m = 0;
         for (size_t j = 0; j < k; j++) {
@@ -460,7 +455,11 @@ static int start_feed(query_proxy_t *p, const query_target_t *t, const query_ser
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
     int rc = ST_OK;
-    for (size_t i = 0; i < req->nstrip && !rc; i++) rc = st_strlist_push(&f->strip, req->strip[i]);
+    /* a store that strips the replica labels itself sends its stream
+     * sorted without them: it is merged as it arrives; any other is read
+     * whole, stripped and re-sorted here */
+    bool store_strips = req->nstrip && t->strips_replica_labels;
+    for (size_t i = 0; i < req->nstrip && !rc && !store_strips; i++) rc = st_strlist_push(&f->strip, req->strip[i]);
     st_series_request_t sr = {
         .min_time = req->min_time,
         .max_time = req->max_time,
@@ -471,6 +470,8 @@ static int start_feed(query_proxy_t *p, const query_target_t *t, const query_ser
         .partial_response_abort = req->abort_on_error,
         .limit = req->limit,
         .response_batch_size = QUERY_RESPONSE_BATCH,
+        /* borrowed: sr is never freed */
+        .without_replica_labels = {store_strips ? (char **)req->strip : NULL, store_strips ? req->nstrip : 0},
     };
     atomic_fetch_add(&p->q->m.store_calls, 1);
     if (!rc && (rc = st_series_stream_open(&f->stream, t->ep->client, &sr, left)))

@@ -93,6 +93,7 @@ typedef struct query_endpoint {
     st_labels_t *label_sets;
     size_t nlabel_sets;
     int64_t min_time, max_time; /* INT64_MIN / INT64_MAX until known (Thanos: a store of everything) */
+    bool strips_replica_labels; /* Info: supports_without_replica_labels */
 } query_endpoint_t;
 
 void query_endpoint_ref(query_endpoint_t *e);
@@ -107,6 +108,7 @@ typedef struct {
     st_labels_t *label_sets; /* owned copies */
     size_t nlabel_sets;
     int64_t min_time, max_time;
+    bool strips_replica_labels;
     char name[320]; /* Thanos's endpoint text: "Addr: a MinTime: x MaxTime: y" */
 } query_target_t;
 

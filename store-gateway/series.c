@@ -111,10 +111,24 @@ static size_t filter_chunks(st_chunk_meta_t *c, size_t n, int64_t mint, int64_t 
     return k;
 }
 
+/* The labels a series of b goes out with: its own plus b's external
+ * labels, minus the request's without_replica_labels (Thanos strips them
+ * from the whole set). The entries are sorted afterwards, so the stream is
+ * in the order of what is sent. */
+static int entry_labels(const store_block_t *b, const st_labels_t *series, const st_strlist_t *strip,
+                        st_labels_t *out) {
+    if (!strip->n) return st_storeapi_extend_labels(series, &b->ext, out);
+    st_labels_t full;
+    int rc = st_storeapi_extend_labels(series, &b->ext, &full);
+    if (!rc) rc = st_labels_without(out, &full, (const char *const *)strip->v, strip->n);
+    st_labels_free(&full);
+    return rc;
+}
+
 /* Every series of b matching ms (after external labels were taken out)
  * with a chunk in [mint, maxt]: appended to *e. */
-static int block_entries(store_block_t *b, const st_matchers_t *ms, int64_t mint, int64_t maxt, store_fetch_t *f,
-                         entries_t *e) {
+static int block_entries(store_block_t *b, const st_matchers_t *ms, int64_t mint, int64_t maxt,
+                         const st_strlist_t *strip, store_fetch_t *f, entries_t *e) {
     st_postings_t ids = {0};
     store_series_t *ser = NULL;
     int rc = store_block_postings(b, ms, f, &ids);
@@ -136,7 +150,7 @@ static int block_entries(store_block_t *b, const st_matchers_t *ms, int64_t mint
                 ser[i].nchunks = filter_chunks(ser[i].chunks, ser[i].nchunks, mint, maxt);
                 if (ser[i].nchunks) {
                     entry_t x = {.blk = b, .chunks = ser[i].chunks, .nchunks = ser[i].nchunks};
-                    if (!(rc = st_storeapi_extend_labels(&ser[i].lbls, &b->ext, &x.lbls))) {
+                    if (!(rc = entry_labels(b, &ser[i].lbls, strip, &x.lbls))) {
                         if ((rc = entries_push(e, &x)))
                             st_labels_free(&x.lbls);
                         else
@@ -327,7 +341,8 @@ static int op_series(void *ctx, const st_series_request_t *req, st_series_sink_t
             store_block_t *b = chosen[k];
             if (!block_matches(b, &req->block_matchers)) continue;
             rc = st_series_sink_queried_block(sink, b->ulid);
-            if (!rc) rc = block_entries(b, &rest, req->min_time, req->max_time, &f, &e);
+            if (!rc)
+                rc = block_entries(b, &rest, req->min_time, req->max_time, &req->without_replica_labels, &f, &e);
         }
         free(rest.v);
     }
@@ -490,6 +505,7 @@ static int op_info(void *ctx, st_store_info_t *out) {
     const st_labels_t **sets = NULL;
     memset(out, 0, sizeof *out);
     out->component = "store";
+    out->supports_without_replica_labels = true;
     out->min_time = INT64_MAX;
     out->max_time = INT64_MIN;
     int rc = store_snapshot(st, &blocks, &nblocks);

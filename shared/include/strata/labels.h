@@ -41,6 +41,9 @@ int st_labels_from_pairs(st_labels_t *out, const st_label_t *pairs, size_t n);
  * decoding): no sorting or checks beyond a debug assert. */
 int st_labels_from_sorted(st_labels_t *out, const st_label_t *pairs, size_t n);
 int st_labels_copy(st_labels_t *out, const st_labels_t *in);
+/* *out (owned) = in minus the labels named names[0..n) (replica labels
+ * stripped for deduplication); a plain copy when none is present. */
+int st_labels_without(st_labels_t *out, const st_labels_t *in, const char *const *names, size_t n);
 void st_labels_free(st_labels_t *l); /* frees the block, zeroes *l; l may be NULL */
 
 int st_labels_cmp(const st_labels_t *a, const st_labels_t *b);

@@ -58,6 +58,10 @@ typedef struct {
     int64_t limit;                  /* at most this many series; 0 = no limit */
     int64_t response_batch_size;    /* series per frame; 0/1 = one SeriesResponse.series each */
     st_matchers_t block_matchers;   /* from hints (hintspb.SeriesRequestHints); owned, often empty */
+    /* Labels to leave out of every series, the stream sorted without them
+     * (a querier deduplicating on them); sent only to stores whose Info
+     * says supports_without_replica_labels. Owned. */
+    st_strlist_t without_replica_labels;
 } st_series_request_t;
 
 /* Undecodable protobuf is ST_ECORRUPT, a bad matcher (unknown type, bad
@@ -100,6 +104,7 @@ typedef struct {
     size_t nlabel_sets;
     int64_t min_time, max_time; /* over everything served; ms */
     bool supports_sharding;
+    bool supports_without_replica_labels; /* Series honours st_series_request_t.without_replica_labels */
     st_tsdb_info_t *tsdb_infos; /* owned */
     size_t ntsdb_infos;
 } st_store_info_t;

@@ -6,8 +6,7 @@
  *                 2 ComponentType string, 3 store StoreInfo; 4-9 (other
  *                 APIs) never sent, ignored when received
  *   StoreInfo     1 min_time int64, 2 max_time int64, 3 supports_sharding
- *                 bool, 5 supports_without_replica_labels bool (we send
- *                 false: requests do not carry replica labels to strip),
+ *                 bool, 5 supports_without_replica_labels bool,
  *                 6 tsdb_infos repeated TSDBInfo, 7 supports_projections
  *   TSDBInfo      1 labels ZLabelSet, 2 min_time int64, 3 max_time int64
  *
@@ -68,6 +67,7 @@ int st_store_info_encode(const st_store_info_t *i, uint8_t **out, size_t *len) {
     store.min_time = i->min_time;
     store.max_time = i->max_time;
     store.supports_sharding = i->supports_sharding;
+    store.supports_without_replica_labels = i->supports_without_replica_labels;
     store.tsdb_infos = tp;
     store.n_tsdb_infos = i->ntsdb_infos;
     Thanos__Info__InfoResponse m = THANOS__INFO__INFO_RESPONSE__INIT;
@@ -111,6 +111,7 @@ int st_store_info_decode(const uint8_t *p, size_t len, st_store_info_t *out) {
     out->min_time = s->min_time;
     out->max_time = s->max_time;
     out->supports_sharding = s->supports_sharding;
+    out->supports_without_replica_labels = s->supports_without_replica_labels;
     if (s->n_tsdb_infos && !(out->tsdb_infos = calloc(s->n_tsdb_infos, sizeof *out->tsdb_infos))) {
         rc = st_errorf(ST_ENOMEM, "InfoResponse: allocating %zu tsdb_infos", s->n_tsdb_infos);
         goto out;

@@ -7,8 +7,9 @@
  *                       int64, 5 aggregates repeated Aggr (packed or not),
  *                       6 partial_response_disabled bool,
  *                       7 partial_response_strategy (WARN 0, ABORT 1),
- *                       8 skip_chunks bool, 9 hints Any, 15 limit int64,
- *                       16 response_batch_size int64; 10-14 ignored
+ *                       8 skip_chunks bool, 9 hints Any, 14
+ *                       without_replica_labels repeated string, 15 limit
+ *                       int64, 16 response_batch_size int64; 10-13 ignored
  *   LabelMatcher        1 type (EQ 0, NEQ 1, RE 2, NRE 3), 2 name, 3 value
  *   Any                 1 type_url string, 2 value bytes; as hints of a
  *                       SeriesRequest only ".../hintspb.SeriesRequestHints"
@@ -145,6 +146,7 @@ void st_series_request_free(st_series_request_t *r) {
     if (!r) return;
     st_matchers_free(&r->matchers);
     st_matchers_free(&r->block_matchers);
+    st_strlist_free(&r->without_replica_labels);
     memset(r, 0, sizeof *r);
 }
 
@@ -199,6 +201,13 @@ int st_series_request_decode(const uint8_t *p, size_t len, st_series_request_t *
         goto out;
     if ((rc = st__sa_matchers_from_pb(r->matchers, r->n_matchers, &out->matchers, "SeriesRequest: matchers")))
         goto out;
+    for (size_t i = 0; i < r->n_without_replica_labels && !rc; i++) {
+        if (!*r->without_replica_labels[i])
+            rc = st_errorf(ST_EINVAL, "SeriesRequest: without_replica_labels[%zu]: empty label name", i);
+        else
+            rc = st_strlist_push(&out->without_replica_labels, r->without_replica_labels[i]);
+    }
+    if (rc) goto out;
     rc = decode_series_hints(r->hints, out);
 out:
     thanos__series_request__free_unpacked(r, NULL);
@@ -230,6 +239,8 @@ int st_series_request_encode(const st_series_request_t *r, uint8_t **out, size_t
     m.skip_chunks = r->skip_chunks;
     m.limit = r->limit;
     m.response_batch_size = r->response_batch_size;
+    m.without_replica_labels = r->without_replica_labels.v;
+    m.n_without_replica_labels = r->without_replica_labels.n;
     if (r->block_matchers.n) {
         if ((rc = st__sa_matchers_to_pb(&r->block_matchers, &pbm))) goto out;
         hints.block_matchers = pbm.p;

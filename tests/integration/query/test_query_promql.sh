@@ -10,6 +10,8 @@
 #   - instant queries inside each replica's gap, GET and POST form;
 #   - dedup=false: both replicas (the replica label kept), each with its gap;
 #   - bad parameters: Prometheus's 400 bodies byte for byte;
+#   - one store holding both replicas (it strips the replica label and
+#     sends each series once with both replicas' chunks): the same answers;
 #   - store B killed: warnings with partial response, 422 without.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../sidecar/lib_sidecar.sh"
@@ -146,6 +148,44 @@ same_as_prom exec_err "/api/v1/query?time=$((T0 + 600))" \
 fetch bad_dedup q "$Q" "/api/v1/query?query=up&dedup=maybe"
 code_is bad_dedup.q 400 "dedup=maybe" && jq -e '.errorType == "bad_data"' "$IT_WORK/bad_dedup.q" >/dev/null ||
 	fail_check "dedup=maybe: $(cat "$IT_WORK/bad_dedup.q")"
+
+step "one store holding both replicas: it strips the replica label itself and merges them"
+# Both replicas' blocks in one bucket: the store, asked for
+# without_replica_labels, sends each series once with both replicas'
+# chunks, sorted without the label; a second querier streams that and
+# deduplicates the overlapping chunks (Thanos's overlap split + penalty).
+mkdir -p "$IT_WORK/bucket-ab"
+printf 'type: FILESYSTEM\nconfig:\n  directory: %s\n' "$IT_WORK/bucket-ab" >"$IT_WORK/obj-ab.yml"
+for r in a b; do
+	run_ok "upload_ab_$r" 120 "$STRATA" tools bucket upload-blocks --objstore.config-file="$IT_WORK/obj-ab.yml" \
+		--label=replica="$r" "$IT_WORK/$r" || finish
+done
+STORE_AB=127.0.0.1:$(free_port)
+start_bg "$IT_WORK/store-ab.log" "$STRATA" store --objstore.config-file="$IT_WORK/obj-ab.yml" \
+	--data-dir="$IT_WORK/store-ab-data" --grpc-address="$STORE_AB" --http-address="127.0.0.1:$(free_port)"
+wait_for 60 "store AB gRPC" "$STRATA" tools store info --store="$STORE_AB" --timeout=2s
+Q2_HTTP=127.0.0.1:$(free_port)
+start_bg "$IT_WORK/query2.log" "$STRATA" query --store="$STORE_AB" --query.replica-label=replica \
+	--http-address="$Q2_HTTP" --grpc-address="127.0.0.1:$(free_port)" --query.timeout=30s
+Q2_PID=$BG_PID
+Q_MAIN=$Q
+Q=http://$Q2_HTTP
+wait_for 30 "second querier ready" curl -sf -m 2 "$Q/-/ready" || die "querier 2: $(tail -n 20 "$IT_WORK/query2.log")"
+wait_for 20 "store AB healthy" bash -c "set -o pipefail; curl -sf -m 5 '$Q/api/v1/stores' |
+	jq -e '.data.store | length == 1 and all(.[]; .lastError == null)'" || die "$(curl -s "$Q/api/v1/stores")"
+check ab_sel 'strata_gen_requests_total' "$RANGE" --min-series 5
+check ab_rate 'rate(strata_gen_requests_total[5m])' "$RANGE" --min-series 5
+check ab_sum 'sum by (job) (rate(strata_gen_requests_total[2m]))' "$RANGE" --min-series 1
+check ab_gauge '{job=~"sensors|queue"}' "$RANGE&step=30" --min-series 5
+check ab_inst 'strata_gen_requests_total' "time=$((T0 + 4500))" --min-series 5
+# the series API: one series per label set, the replica label gone
+fetch ab_series q "$Q" "/api/v1/series?start=$T0&end=$((T0 + 14400))" --data-urlencode 'match[]={__name__=~".+"}' -G
+fetch ab_series p "$PROM_URL" "/api/v1/series?start=$T0&end=$((T0 + 14400))" --data-urlencode 'match[]={__name__=~".+"}' -G
+compare_text "$IT_WORK/ab_series.p" "$IT_WORK/ab_series.q" "series from the store holding both replicas" || true
+(($(jq '.data | length' "$IT_WORK/ab_series.p") >= 90)) || fail_check "ab_series: Prometheus answered too few series"
+term_code "$Q2_PID"
+((TERM_RC == 0)) || fail_check "querier 2 exited $TERM_RC on SIGTERM: $(tail -n 5 "$IT_WORK/query2.log")"
+Q=$Q_MAIN
 
 step "store B killed: partial response"
 kill_now "$PID_B"

@@ -135,6 +135,8 @@ static void series_request_bytes(wb_t *w, bool packed) {
     wb_t qh = {.n = 0};
     w_varint(&qh, 1, 30000);
     w_msg(w, 12, &qh);                           /* query_hints (ignored) */
+    w_str(w, 14, "replica");                     /* without_replica_labels */
+    w_str(w, 14, "rule_replica");
     w_varint(w, 15, 10);                         /* limit */
     w_varint(w, 16, 64);                         /* response_batch_size */
     w_varint(w, 99, 7);                          /* unknown field */
@@ -154,6 +156,9 @@ static void check_series_request(const st_series_request_t *r) {
     assert_int_equal(r->response_batch_size, 64);
     assert_int_equal(r->block_matchers.n, 1);
     assert_matcher(r->block_matchers.v[0], ST_MATCH_NRE, "__block_id", "01H.*");
+    assert_int_equal(r->without_replica_labels.n, 2);
+    assert_string_equal(r->without_replica_labels.v[0], "replica");
+    assert_string_equal(r->without_replica_labels.v[1], "rule_replica");
 }
 
 static void test_series_request_wire(void **state) {
@@ -189,6 +194,7 @@ static void test_series_request_wire(void **state) {
     assert_false(r.partial_response_abort);
     assert_int_equal(r.aggregates, 0);
     assert_int_equal(r.block_matchers.n, 0);
+    assert_int_equal(r.without_replica_labels.n, 0);
     st_series_request_free(&r);
 
     /* the deprecated partial_response_disabled also means ABORT */
@@ -306,6 +312,10 @@ static void test_series_request_errors(void **state) {
     w.n = 0;
     w_varint(&w, 7, 2);
     expect_series_error(&w, ST_EINVAL, "unknown partial_response_strategy 2");
+    w.n = 0;
+    w_str(&w, 14, "replica");
+    w_str(&w, 14, "");
+    expect_series_error(&w, ST_EINVAL, "without_replica_labels[1]: empty label name");
 
     wb_t hints = {.n = 0}, any = {.n = 0};
     w_matcher(&hints, 1, 9, "__block_id", "x");
@@ -510,6 +520,7 @@ static void test_info_wire(void **state) {
     assert_int_equal(i.min_time, -5);
     assert_int_equal(i.max_time, INT64_MAX);
     assert_true(i.supports_sharding);
+    assert_true(i.supports_without_replica_labels);
     assert_int_equal(i.ntsdb_infos, 1);
     assert_int_equal(i.tsdb_infos[0].min_time, 100);
     assert_int_equal(i.tsdb_infos[0].max_time, 200);
@@ -526,16 +537,22 @@ static void test_info_wire(void **state) {
     assert_int_equal(d.min_time, -5);
     assert_int_equal(d.max_time, INT64_MAX);
     assert_true(d.supports_sharding);
+    assert_true(d.supports_without_replica_labels);
     assert_int_equal(d.ntsdb_infos, 1);
     assert_true(st_labels_equal(&d.tsdb_infos[0].labels, &i.tsdb_infos[0].labels));
     assert_int_equal(d.tsdb_infos[0].max_time, 200);
-    /* our encoding advertises the StoreAPI (field 3) and not what we do not serve: no other API (4..9), no
-     * supports_without_replica_labels (StoreInfo 5) */
+    /* our encoding advertises the StoreAPI (field 3) and not what we do not serve: no other API (4..9) */
     const uint8_t *sub;
     size_t sublen;
     assert_true(r_field(enc, len, 3, &sub, &sublen));
     for (unsigned f = 4; f <= 9; f++) assert_false(r_field(enc, len, f, NULL, NULL));
     assert_true(r_field(sub, sublen, 6, NULL, NULL));
+    assert_true(r_field(sub, sublen, 5, NULL, NULL));
+    free(enc);
+    /* a store that does not strip replica labels leaves StoreInfo 5 out */
+    d.supports_without_replica_labels = false;
+    assert_int_equal(st_store_info_encode(&d, &enc, &len), 0);
+    assert_true(r_field(enc, len, 3, &sub, &sublen));
     assert_false(r_field(sub, sublen, 5, NULL, NULL));
     free(enc);
     st_store_info_free(&d);
