@@ -973,12 +973,72 @@ static void test_json(void **state) {
     memq_free(&q);
 }
 
+/* A matrix large enough to be formatted by several threads: the same
+ * bytes as its series formatted one result at a time (each far below the
+ * threshold) and joined in order. Uneven series sizes move the split
+ * points; a vector of many series takes the same path. */
+static void test_json_parallel(void **state) {
+    (void)state;
+    const size_t sizes[] = {1, 70000, 3, 0, 120000, 5, 90000, 2, 40000, 1};
+    const size_t nser = sizeof sizes / sizeof sizes[0];
+    st_promql_result_t r = {.type = ST_PROMQL_TMATRIX, .nseries = nser};
+    r.series = calloc(nser, sizeof *r.series);
+    assert_non_null(r.series);
+    uint64_t x = 88172645463325252ULL;
+    for (size_t i = 0; i < nser; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "s%zu", i);
+        st_label_t l = st_label("series", v);
+        assert_int_equal(st_labels_from_pairs(&r.series[i].metric, &l, 1), 0);
+        r.series[i].npoints = sizes[i];
+        r.series[i].points = calloc(sizes[i] ? sizes[i] : 1, sizeof *r.series[i].points);
+        assert_non_null(r.series[i].points);
+        for (size_t j = 0; j < sizes[i]; j++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            double d;
+            uint64_t bits = x % 3 ? x : 0x7ff8000000000001ULL; /* every third a NaN */
+            memcpy(&d, &bits, sizeof d);
+            r.series[i].points[j] = (st_promql_point_t){.t = (int64_t)(j * 15000 + i), .v = d};
+        }
+    }
+    st_encbuf_t whole, one, want;
+    st_encbuf_init(&whole, 0);
+    st_encbuf_init(&one, 0);
+    st_encbuf_init(&want, 0);
+    for (int vec = 0; vec < 2; vec++) {
+        r.type = vec ? ST_PROMQL_TVECTOR : ST_PROMQL_TMATRIX;
+        st_encbuf_reset(&whole);
+        st_encbuf_reset(&want);
+        st_promql_result_json(&whole, &r);
+        const char *head = vec ? "{\"resultType\":\"vector\",\"result\":[" : "{\"resultType\":\"matrix\",\"result\":[";
+        st_put_cstr(&want, head);
+        for (size_t i = 0; i < nser; i++) {
+            st_promql_result_t single = {.type = r.type, .series = &r.series[i], .nseries = 1};
+            st_encbuf_reset(&one);
+            st_promql_result_json(&one, &single);
+            assert_int_equal(one.err, 0);
+            if (i) st_put_u8(&want, ',');
+            /* the series object between the result's brackets */
+            st_put_bytes(&want, one.p + strlen(head), one.len - strlen(head) - 2);
+        }
+        st_put_cstr(&want, "]}");
+        assert_int_equal(whole.err, 0);
+        assert_int_equal(whole.len, want.len);
+        assert_memory_equal(whole.p, want.p, want.len);
+    }
+    st_encbuf_free(&whole);
+    st_encbuf_free(&one);
+    st_encbuf_free(&want);
+    st_promql_result_free(&r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rate_family),         cmocka_unit_test(test_histogram_quantile),
         cmocka_unit_test(test_topk),                cmocka_unit_test(test_vector_matching),
         cmocka_unit_test(test_staleness_and_subqueries), cmocka_unit_test(test_limits_and_errors),
-        cmocka_unit_test(test_json),                cmocka_unit_test(test_sliding_windows),
+        cmocka_unit_test(test_json),                cmocka_unit_test(test_json_parallel),
+        cmocka_unit_test(test_sliding_windows),
         cmocka_unit_test(test_streamed_aggregations), cmocka_unit_test(test_streamed_aggregation_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
