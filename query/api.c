@@ -609,13 +609,19 @@ static int run_set_sample(void *ctx, int64_t *t, double *v) {
     return run_store_err(s->run, st_series_set_sample(s->in, t, v));
 }
 
+static int run_set_samples(void *ctx, int64_t *t, double *v, size_t cap) {
+    run_set_t *s = ctx;
+    return run_store_err(s->run, st_series_set_samples(s->in, t, v, cap));
+}
+
 static void run_set_free(void *ctx) {
     run_set_t *s = ctx;
     st_series_set_free(s->in);
     free(s);
 }
 
-static const st_series_set_ops_t run_set_ops = {run_set_next, run_set_labels, run_set_sample, run_set_free};
+static const st_series_set_ops_t run_set_ops = {run_set_next, run_set_labels, run_set_sample, run_set_free,
+                                                run_set_samples};
 
 /* The engine's select: the querier's, with the engine's hints copied.
  * Store warnings are collected in the ctx (query_select's contract). */

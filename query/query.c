@@ -219,6 +219,11 @@ static int sel_sample(void *ctx, int64_t *t, double *v) {
     return s->smp ? st_dedup_samples_next(s->smp, t, v) : 0;
 }
 
+static int sel_samples(void *ctx, int64_t *t, double *v, size_t cap) {
+    sel_t *s = ctx;
+    return s->smp ? st_dedup_samples_next_batch(s->smp, t, v, cap) : 0;
+}
+
 static void sel_free(void *ctx) {
     sel_t *s = ctx;
     sel_reset(s);
@@ -226,7 +231,7 @@ static void sel_free(void *ctx) {
     free(s);
 }
 
-static const st_series_set_ops_t sel_ops = {sel_next, sel_labels, sel_sample, sel_free};
+static const st_series_set_ops_t sel_ops = {sel_next, sel_labels, sel_sample, sel_free, sel_samples};
 
 int query_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, const query_hints_t *hints,
                  st_series_set_t **out) {

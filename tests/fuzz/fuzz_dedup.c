@@ -19,7 +19,9 @@
  *
  * Checked: samples strictly increasing and within [mint, maxt], at most
  * as many as the chunks hold, an ended iterator stays ended, split
- * replicas never overlap, the chunk order is antisymmetric. */
+ * replicas never overlap, the chunk order is antisymmetric; and reading in
+ * batches (st_dedup_samples_next_batch, caps varying, single calls mixed
+ * in) gives the same samples bit for bit and the same end. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,24 +37,66 @@ static void check(int ok) {
     if (!ok) __builtin_trap();
 }
 
+static int open_samples(st_dedup_samples_t **s, const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt,
+                        bool counter, int what) {
+    return what < 0 ? st_dedup_samples_new(s, r, n, mint, maxt, counter)
+                    : st_dedup_samples_new_aggr(s, r, n, mint, maxt, counter, (st_aggr_read_t)what);
+}
+
+#define BATCH_MAX 1024
+
 /* what < 0: raw */
 static void run(const st_dedup_replica_t *r, size_t n, int64_t mint, int64_t maxt, bool counter, int what,
                 size_t total) {
     st_dedup_samples_t *s;
-    int rc = what < 0 ? st_dedup_samples_new(&s, r, n, mint, maxt, counter)
-                      : st_dedup_samples_new_aggr(&s, r, n, mint, maxt, counter, (st_aggr_read_t)what);
-    if (rc) return;
+    if (open_samples(&s, r, n, mint, maxt, counter, what)) return;
+    int64_t *want_t = malloc((total + 1) * sizeof *want_t), *got_t = malloc((total + BATCH_MAX) * sizeof *got_t);
+    double *want_v = malloc((total + 1) * sizeof *want_v), *got_v = malloc((total + BATCH_MAX) * sizeof *got_v);
+    check(want_t && got_t && want_v && got_v);
     int64_t t, last = INT64_MIN;
     double v;
     size_t got = 0;
+    int rc;
     while ((rc = st_dedup_samples_next(s, &t, &v)) == 1) {
         check(got == 0 || t > last);
         check(t >= mint && t <= maxt);
-        check(++got <= total);
+        check(got < total);
+        want_t[got] = t;
+        want_v[got++] = v;
         last = t;
     }
+    int want_end = rc;
     check(st_dedup_samples_next(s, &t, &v) == rc);
     st_dedup_samples_free(s);
+
+    /* caps 1, 2, 7, 1024 and a mix with single calls, from a seed of the input */
+    uint32_t seed = (uint32_t)mint ^ (uint32_t)maxt ^ (uint32_t)total;
+    for (int mode = 0; mode < 5; mode++) {
+        if (open_samples(&s, r, n, mint, maxt, counter, what)) check(0);
+        size_t k = 0;
+        for (;;) {
+            seed = seed * 1103515245u + 12345u;
+            size_t cap = mode == 0 ? 1 : mode == 1 ? 2 : mode == 2 ? 7 : mode == 3 ? BATCH_MAX : 1 + (seed >> 16) % 300;
+            if (mode == 4 && (seed >> 8) % 3 == 0) {
+                rc = st_dedup_samples_next(s, &got_t[k], &got_v[k]);
+            } else {
+                rc = st_dedup_samples_next_batch(s, &got_t[k], &got_v[k], cap);
+                check(rc <= (int)cap);
+            }
+            if (rc <= 0) break;
+            k += (size_t)rc;
+            check(k <= got);
+        }
+        check(rc == want_end && k == got);
+        check(st_dedup_samples_next_batch(s, &t, &v, 3) == rc);
+        for (size_t i = 0; i < k; i++)
+            check(got_t[i] == want_t[i] && memcmp(&got_v[i], &want_v[i], sizeof got_v[i]) == 0);
+        st_dedup_samples_free(s);
+    }
+    free(want_t);
+    free(got_t);
+    free(want_v);
+    free(got_v);
 }
 
 static int cmp_chunks(const void *a, const void *b) { return st_dedup_chunk_cmp(a, b); }

@@ -100,7 +100,7 @@ static int set_sample(void *ctx, int64_t *t, double *v) {
 static int sel(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, const st_promql_hints_t *h,
                st_series_set_t **out, st_promql_warnings_t *w) {
     (void)ctx, (void)h;
-    static const st_series_set_ops_t ops = {set_next, set_labels, set_sample, free};
+    static const st_series_set_ops_t ops = {.next = set_next, .labels = set_labels, .sample = set_sample, .free = free};
     set_t *s = calloc(1, sizeof *s);
     if (!s) return ST_ENOMEM;
     s->ms = ms;

@@ -43,7 +43,8 @@ static void one_free(void *ctx) {
     st_labels_free(&o->l);
     free(o);
 }
-static const st_series_set_ops_t one_ops = {one_next, one_labels, one_sample, one_free};
+static const st_series_set_ops_t one_ops = {.next = one_next, .labels = one_labels,
+                                           .sample = one_sample, .free = one_free};
 
 static int query(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t maxt, st_series_set_t **out) {
     (void)ctx, (void)ms, (void)mint, (void)maxt;

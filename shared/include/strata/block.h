@@ -132,13 +132,16 @@ int st_block_select(st_series_set_t **out, const st_block_t *b, const st_matcher
  * dropped (first set wins), as Prometheus's merge querier does. */
 int st_series_set_merge(st_series_set_t **out, st_series_set_t **sets, size_t n);
 /* A set backed by callbacks, for series kept outside blocks (the TSDB
- * head): next, labels and sample follow the contracts below and receive
- * ctx; free(ctx) runs when the set is freed (also when this call fails). */
+ * head): next, labels, sample and samples follow the contracts below and
+ * receive ctx; free(ctx) runs when the set is freed (also when this call
+ * fails). samples is optional (NULL: st_series_set_samples loops over
+ * sample). */
 typedef struct {
     int (*next)(void *ctx);
     const st_labels_t *(*labels)(void *ctx);
     int (*sample)(void *ctx, int64_t *t, double *v);
     void (*free)(void *ctx);
+    int (*samples)(void *ctx, int64_t *t, double *v, size_t cap);
 } st_series_set_ops_t;
 int st_series_set_new(st_series_set_t **out, const st_series_set_ops_t *ops, void *ctx);
 /* 1 = moved to the next series, 0 = end, < 0 error. */
@@ -146,6 +149,15 @@ int st_series_set_next(st_series_set_t *s);
 const st_labels_t *st_series_set_labels(const st_series_set_t *s);
 /* Next sample of the current series: 1 = *t,*v set, 0 = series done, <0 error. */
 int st_series_set_sample(st_series_set_t *s, int64_t *t, double *v);
+/* Up to cap (> 0, else ST_EINVAL) next samples of the current series into
+ * the caller's t[0..cap), v[0..cap) (the arrays stay the caller's; no
+ * sample refers to set memory): the count (> 0), 0 = series done, < 0
+ * error. Exactly the samples, in the same order and bit for bit, that
+ * repeated st_series_set_sample calls would give, and the two may be mixed
+ * on one series. An error met after some samples is returned by the
+ * following call (next, sample or samples), where the single-sample path
+ * would meet it. A set's samples op receives a cap of at most INT_MAX. */
+int st_series_set_samples(st_series_set_t *s, int64_t *t, double *v, size_t cap);
 void st_series_set_free(st_series_set_t *s); /* NULL ok */
 
 #endif

@@ -68,6 +68,13 @@ int st_dedup_samples_new_aggr(st_dedup_samples_t **out, const st_dedup_replica_t
 /* 1 = *t, *v set; 0 = done; < 0 = a chunk does not decode (ST_ECORRUPT) or
  * is not raw XOR (ST_EUNSUPPORTED; st_dedup_samples_new only). */
 int st_dedup_samples_next(st_dedup_samples_t *s, int64_t *t, double *v);
+/* Up to cap (> 0, else ST_EINVAL) next samples into the caller's t[0..),
+ * v[0..): the count (> 0), 0 = done, < 0 as above. Exactly the samples
+ * that repeated st_dedup_samples_next calls would give (the two may be
+ * mixed); an error met after some samples is returned by the next call.
+ * One raw replica whose active chunk alone can supply the next samples
+ * is decoded in batches straight into the arrays; anything else loops. */
+int st_dedup_samples_next_batch(st_dedup_samples_t *s, int64_t *t, double *v, size_t cap);
 void st_dedup_samples_free(st_dedup_samples_t *s); /* NULL ok */
 
 #endif

@@ -18,7 +18,13 @@
  * penalty dedup runs unchanged over the aggregate's samples.
  *
  * Timestamps come from stores (untrusted): penalty arithmetic saturates.
+ *
+ * Batches (st_dedup_samples_next_batch): a lone raw leaf whose one active
+ * chunk is the only source of its next samples decodes that chunk in runs
+ * into the caller's arrays (leaf_run), applying leaf_next's rules to each
+ * sample; every other case loops over the single-sample path.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,6 +210,56 @@ static int leaf_next(leaf_t *l) {
         l->v = v;
         return l->state = 1;
     }
+}
+
+/* leaf_next's loop for a leaf with one active chunk, run over a decoded
+ * run: the heap top's sample (the candidate) may be taken once the chunk
+ * has advanced past it, so the candidate goes to t[0] and the run is
+ * decoded behind it, its last sample becoming the new candidate. A sample
+ * at or past the next chunk's min time would make leaf_next activate that
+ * chunk first: there the run stops and the chunk is decoded again up to
+ * that sample (rare: only chunks whose claimed bounds lie, or touch). The
+ * leaf has returned a sample (l->t is set); room is in [2, INT_MAX].
+ * Returns how many samples went to t[], v[]; l->state tells whether the
+ * leaf goes on. */
+static size_t leaf_run(leaf_t *l, int64_t *t, double *v, size_t room) {
+    act_t *a = &l->heap[0];
+    int64_t limit = l->next < l->n ? l->chunks[l->next].mint : INT64_MAX;
+    st_xor_iter_t saved = a->it;
+    int k = st_xor_iter_next_batch(&a->it, t + 1, v + 1, (int)(room - 1));
+    if (k < 0) {
+        l->state = st_errorf(k, "chunk %zu of a series does not decode", a->idx);
+        return 0;
+    }
+    t[0] = a->t;
+    v[0] = a->v;
+    /* taken: the candidate and the run but its last sample (the candidate
+     * alone when the chunk ended) */
+    size_t taken = k ? (size_t)k : 1, w = 0;
+    if (k) {
+        a->t = t[k];
+        a->v = v[k];
+    } else {
+        l->nheap = 0;
+    }
+    for (size_t j = 0; j < taken; j++) {
+        if (t[j] >= limit) {
+            a->it = saved;
+            for (size_t r = 0; r < j; r++) st_xor_iter_next(&a->it); /* decoded fine a moment ago */
+            st_xor_iter_at(&a->it, &a->t, &a->v);
+            l->nheap = 1;
+            return w;
+        }
+        if (t[j] <= l->t || t[j] < l->mint) continue;
+        if (t[j] > l->maxt) {
+            l->state = 0;
+            return w;
+        }
+        l->t = t[w] = t[j];
+        l->v = v[w] = v[j];
+        w++;
+    }
+    return w;
 }
 
 static int leaf_seek(leaf_t *l, int64_t t) {
@@ -412,6 +468,31 @@ int st_dedup_samples_next(st_dedup_samples_t *s, int64_t *t, double *v) {
     int rc = node_next(root);
     if (rc == 1) node_at(root, t, v);
     return rc;
+}
+
+int st_dedup_samples_next_batch(st_dedup_samples_t *s, int64_t *t, double *v, size_t cap) {
+    if (cap == 0) return st_errorf(ST_EINVAL, "samples: no room for a sample");
+    if (cap > INT_MAX) cap = INT_MAX;
+    node_t *root = &s->nodes[s->nnodes - 1];
+    leaf_t *l = root->is_leaf && !root->leaf.aggr ? &root->leaf : NULL;
+    size_t n = 0;
+    int rc = 1;
+    while (n < cap) {
+        if (l && l->started && l->state == 1 && l->nheap == 1 && cap - n >= 2 &&
+            l->heap[0].t < (l->next < l->n ? l->chunks[l->next].mint : INT64_MAX) &&
+            (l->next == l->n || l->chunks[l->next].mint > l->chunks[l->heap[0].idx].maxt)) {
+            n += leaf_run(l, &t[n], &v[n], cap - n);
+            if (l->state != 1) {
+                rc = l->state;
+                break;
+            }
+            continue;
+        }
+        if ((rc = st_dedup_samples_next(s, &t[n], &v[n])) != 1) break;
+        n++;
+    }
+    /* an error after samples stays in the leaves and nodes for the next call */
+    return n ? (int)n : rc;
 }
 
 void st_dedup_samples_free(st_dedup_samples_t *s) {

@@ -589,6 +589,9 @@ static const st_labels_t *db_set_labels(void *ctx) { return st_series_set_labels
 static int db_set_sample(void *ctx, int64_t *t, double *v) {
     return st_series_set_sample(((db_set_t *)ctx)->inner, t, v);
 }
+static int db_set_samples(void *ctx, int64_t *t, double *v, size_t cap) {
+    return st_series_set_samples(((db_set_t *)ctx)->inner, t, v, cap);
+}
 
 static void db_set_free(void *ctx) {
     db_set_t *s = ctx;
@@ -598,7 +601,8 @@ static void db_set_free(void *ctx) {
     free(s);
 }
 
-static const st_series_set_ops_t db_set_ops = {db_set_next, db_set_labels, db_set_sample, db_set_free};
+static const st_series_set_ops_t db_set_ops = {db_set_next, db_set_labels, db_set_sample, db_set_free,
+                                               db_set_samples};
 
 int st_db_select(st_db_t *db, const st_matchers_t *ms, int64_t mint, int64_t maxt, st_series_set_t **out) {
     *out = NULL;

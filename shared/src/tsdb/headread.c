@@ -211,7 +211,8 @@ static void head_set_free(void *ctx) {
     free(hs);
 }
 
-static const st_series_set_ops_t head_set_ops = {head_set_next, head_set_labels, head_set_sample, head_set_free};
+static const st_series_set_ops_t head_set_ops = {.next = head_set_next, .labels = head_set_labels,
+                                                .sample = head_set_sample, .free = head_set_free};
 
 int st__head_select(head_t *h, const st_matchers_t *ms, int64_t mint, int64_t maxt, st_series_set_t **out) {
     *out = NULL;

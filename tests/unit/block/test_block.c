@@ -14,6 +14,9 @@
 #include "strata/fileutil.h"
 #include "st_test.h"
 
+#define BMAX 65536
+#define NWB(a) (sizeof(a) / sizeof((a)[0]))
+
 static char tmproot[4096];
 
 static int setup(void **state) {
@@ -228,6 +231,11 @@ static void test_merge_dedups_overlap(void **state) {
 
 /* ---- merge against an oracle: sets of one series each, from arrays ---- */
 
+static size_t read_out(st_series_set_t *set, size_t mode, size_t per, unsigned *seed, int64_t *t, double *v,
+                       int *end);
+static void expect_same(const char *what, int round, size_t mode, const int64_t *wt, const double *wv, size_t wn,
+                        int wend, const int64_t *gt, const double *gv, size_t gn, int gend);
+
 typedef struct {
     st_labels_t l;
     const int64_t *t;
@@ -250,20 +258,45 @@ static int arr_sample(void *ctx, int64_t *t, double *v) {
     *v = a->v[a->i++];
     return 1;
 }
+static int arr_samples(void *ctx, int64_t *t, double *v, size_t cap) {
+    arr_set_t *a = ctx;
+    size_t n = 0;
+    while (n < cap && a->i < a->n) {
+        t[n] = a->t[a->i];
+        v[n++] = a->v[a->i++];
+    }
+    return (int)n;
+}
 static void arr_free(void *ctx) {
     arr_set_t *a = ctx;
     st_labels_free(&a->l);
     free(a);
 }
 
+static st_series_set_t *arr_set(const int64_t *t, const double *v, size_t n, bool batch) {
+    arr_set_t *a = calloc(1, sizeof *a);
+    assert_non_null(a);
+    a->l = mk("x", NULL, NULL);
+    a->t = t;
+    a->v = v;
+    a->n = n;
+    st_series_set_ops_t ops = {.next = arr_next, .labels = arr_labels, .sample = arr_sample, .free = arr_free};
+    if (batch) ops.samples = arr_samples;
+    st_series_set_t *set;
+    assert_int_equal(st_series_set_new(&set, &ops, a), 0);
+    return set;
+}
+
 /* Random sets mostly in time order (as blocks are), sometimes overlapping
  * or repeating timestamps: the merge yields every timestamp once, in
- * order, with the value of the lowest-numbered set that has it. */
+ * order, with the value of the lowest-numbered set that has it; read in
+ * batches (of sets with and without a samples callback), the same. */
 static void test_merge_matches_oracle(void **state) {
     (void)state;
     enum { MAXSETS = 6, MAXN = 64, SPAN = 400 };
-    static int64_t ts[MAXSETS][MAXN];
-    static double vs[MAXSETS][MAXN];
+    static int64_t ts[MAXSETS][MAXN], wt[MAXSETS * MAXN + 2048], gt[MAXSETS * MAXN + 2048];
+    static double vs[MAXSETS][MAXN], wv[MAXSETS * MAXN + 2048], gv[MAXSETS * MAXN + 2048];
+    static const size_t modes[] = {1, 2, 7, 1024, 0, 0};
     unsigned seed = 12345;
     for (int round = 0; round < 2000; round++) {
         size_t nsets = 1 + (size_t)(rand_r(&seed) % MAXSETS), lens[MAXSETS];
@@ -280,14 +313,7 @@ static void test_merge_matches_oracle(void **state) {
             }
             lens[k] = n;
             if (n) base = t;
-            arr_set_t *a = calloc(1, sizeof *a);
-            assert_non_null(a);
-            a->l = mk("x", NULL, NULL);
-            a->t = ts[k];
-            a->v = vs[k];
-            a->n = n;
-            st_series_set_ops_t ops = {arr_next, arr_labels, arr_sample, arr_free};
-            assert_int_equal(st_series_set_new(&sets[k], &ops, a), 0);
+            sets[k] = arr_set(ts[k], vs[k], n, false);
         }
         st_series_set_t *m;
         assert_int_equal(st_series_set_merge(&m, sets, nsets), 0);
@@ -312,7 +338,159 @@ static void test_merge_matches_oracle(void **state) {
             for (size_t j = 0; j < lens[k]; j++) assert_true(ts[k][j] <= want_t);
         assert_int_equal(st_series_set_next(m), 0);
         st_series_set_free(m);
+
+        size_t wn = 0;
+        int wend = 0;
+        for (size_t md = 0; md <= NWB(modes); md++) {
+            for (size_t k = 0; k < nsets; k++) sets[k] = arr_set(ts[k], vs[k], lens[k], rand_r(&seed) % 2);
+            assert_int_equal(st_series_set_merge(&m, sets, nsets), 0);
+            if (md == 0) {
+                wn = read_out(m, SIZE_MAX, SIZE_MAX, &seed, wt, wv, &wend);
+            } else {
+                int gend;
+                size_t gn = read_out(m, modes[md - 1], SIZE_MAX, &seed, gt, gv, &gend);
+                expect_same("arrays", round, modes[md - 1], wt, wv, wn, wend, gt, gv, gn, gend);
+            }
+            st_series_set_free(m);
+        }
     }
+}
+
+/* ---- batches: st_series_set_samples == repeated st_series_set_sample ---- */
+
+#define SEP INT64_MIN /* marks the start of a series in a read-out */
+
+/* Reads a whole set: a SEP entry per series, then its samples, at most
+ * `per` of them (the rest of the series left unread). mode: the cap of
+ * every batch; 0: single calls and batches of random caps mixed;
+ * SIZE_MAX: single calls only. *end: the last return code. */
+static size_t read_out(st_series_set_t *set, size_t mode, size_t per, unsigned *seed, int64_t *t, double *v,
+                       int *end) {
+    size_t n = 0;
+    int rc;
+    while ((rc = st_series_set_next(set)) == 1) {
+        t[n] = SEP;
+        v[n++] = (double)st_series_set_labels(set)->n;
+        for (size_t got = 0; got < per; got += (size_t)rc) {
+            assert_true(n + 1024 < BMAX);
+            if (mode == SIZE_MAX || (mode == 0 && rand_r(seed) % 2)) {
+                rc = st_series_set_sample(set, &t[n], &v[n]);
+            } else {
+                size_t cap = mode ? mode : 1 + (size_t)rand_r(seed) % 300;
+                if (cap > per - got) cap = per - got;
+                rc = st_series_set_samples(set, &t[n], &v[n], cap);
+                assert_true(rc <= (int)cap);
+            }
+            if (rc <= 0) break;
+            n += (size_t)rc;
+        }
+        if (rc < 0) break;
+    }
+    *end = rc;
+    return n;
+}
+
+static void expect_same(const char *what, int round, size_t mode, const int64_t *wt, const double *wv, size_t wn,
+                        int wend, const int64_t *gt, const double *gv, size_t gn, int gend) {
+    if (wn != gn || wend != gend)
+        fail_msg("%s round %d mode %zu: %zu entries ending %d, want %zu ending %d", what, round, mode, gn, gend, wn,
+                 wend);
+    for (size_t i = 0; i < wn; i++)
+        if (gt[i] != wt[i] || memcmp(&gv[i], &wv[i], sizeof gv[i]) != 0)
+            fail_msg("%s round %d mode %zu: entry %zu: got %lld=%g, want %lld=%g", what, round, mode, i,
+                     (long long)gt[i], gv[i], (long long)wt[i], wv[i]);
+}
+
+/* Three blocks of the same five series: A [0, 2h), B [1h, 3h) with other
+ * values (the merge must keep A's on shared timestamps), C [4h, 5h); a
+ * series of A partly deleted by a tombstone. Samples at 15 s with random
+ * gaps, stale NaNs and -0 among the values. Random time ranges and caps
+ * 1, 2, 7, 1024 and mixed: batches from one block's set and from merges
+ * of several give what single calls give, bit for bit. */
+static void test_samples_batch_matches_single(void **state) {
+    (void)state;
+    static int64_t wt[BMAX], gt[BMAX];
+    static double wv[BMAX], gv[BMAX];
+    const int64_t H = 3600 * 1000;
+    const int64_t ranges[3][2] = {{0, 2 * H}, {H, 3 * H}, {4 * H, 5 * H}};
+    uint64_t stale_bits = 0x7ff0000000000002ull;
+    double stale;
+    memcpy(&stale, &stale_bits, sizeof stale);
+    unsigned seed = 777;
+    st_block_t *blk[3];
+    for (int b = 0; b < 3; b++) {
+        char sub[16];
+        snprintf(sub, sizeof sub, "batch%d", b);
+        char *parent = st_path_join(tmproot, sub);
+        st_block_builder_t *bb;
+        assert_int_equal(st_block_builder_new(&bb, ST_DEFAULT_BLOCK_DURATION_MS), 0);
+        for (int sr = 0; sr < 5; sr++) {
+            char job[8];
+            snprintf(job, sizeof job, "j%d", sr);
+            st_labels_t l = mk("x", "job", job);
+            for (int64_t t = ranges[b][0]; t < ranges[b][1]; t += 15000) {
+                if (rand_r(&seed) % 10 == 0) continue;
+                int r = rand_r(&seed) % 20;
+                double v = r == 0 ? stale : r == 1 ? -0.0 : (double)t / 1000 + sr + 1000 * b;
+                assert_int_equal(st_block_builder_append(bb, &l, t, v), 0);
+            }
+            st_labels_free(&l);
+        }
+        char *dir = NULL;
+        assert_int_equal(st_block_builder_write(bb, parent, &dir), 0);
+        st_block_builder_free(bb);
+        assert_int_equal(st_block_open(&blk[b], dir), 0);
+        if (b == 0) {
+            st_matchers_t j1;
+            st_postings_t ids;
+            assert_int_equal(st_selector_parse(&j1, "x{job=\"j1\"}"), 0);
+            assert_int_equal(st_block_postings(blk[b], &j1, &ids), 0);
+            assert_int_equal(ids.n, 1);
+            st_tombstone_t stones[2] = {{ids.ids[0], 600000, 1200000}, {ids.ids[0], 3000000, 3000000}};
+            st_tombstones_t ts = {stones, 2};
+            st_postings_free(&ids);
+            st_matchers_free(&j1);
+            st_block_close(blk[b]);
+            assert_int_equal(st_tombstones_write(&ts, dir), 0);
+            assert_int_equal(st_block_open(&blk[b], dir), 0);
+        }
+        free(dir);
+        free(parent);
+    }
+    st_matchers_t ms;
+    assert_int_equal(st_selector_parse(&ms, "x"), 0);
+    static const size_t modes[] = {1, 2, 7, 1024, 0, 0};
+    for (int round = 0; round < 150; round++) {
+        int64_t mint = INT64_MIN, maxt = INT64_MAX;
+        if (rand_r(&seed) % 3) mint = (int64_t)(rand_r(&seed) % 300) * 60000 - 7000 * (rand_r(&seed) % 2);
+        if (rand_r(&seed) % 3) maxt = mint == INT64_MIN ? 5 * H / 2 : mint + (int64_t)(rand_r(&seed) % 300) * 60000;
+        unsigned pick = 1 + rand_r(&seed) % 7; /* which blocks: a bit each */
+        size_t per = rand_r(&seed) % 3 ? SIZE_MAX : 1 + (size_t)rand_r(&seed) % 500;
+        for (int merged = 0; merged < 2; merged++) {
+            size_t wn = 0;
+            int wend = 0;
+            for (size_t m = 0; m <= NWB(modes); m++) {
+                st_series_set_t *set, *sets[3];
+                size_t nsets = 0;
+                for (int b = 0; b < 3; b++)
+                    if (merged ? (pick >> b) & 1 : b == round % 3)
+                        assert_int_equal(st_block_select(&sets[nsets++], blk[b], &ms, mint, maxt), 0);
+                if (merged) assert_int_equal(st_series_set_merge(&set, sets, nsets), 0);
+                else set = sets[0];
+                if (m == 0) {
+                    wn = read_out(set, SIZE_MAX, per, &seed, wt, wv, &wend);
+                } else {
+                    int gend;
+                    size_t gn = read_out(set, modes[m - 1], per, &seed, gt, gv, &gend);
+                    expect_same(merged ? "merge" : "block", round, modes[m - 1], wt, wv, wn, wend, gt, gv, gn, gend);
+                }
+                st_series_set_free(set);
+            }
+            if (round == 0) assert_true(wn > 1000 && per == SIZE_MAX);
+        }
+    }
+    st_matchers_free(&ms);
+    for (int b = 0; b < 3; b++) st_block_close(blk[b]);
 }
 
 static void test_out_of_order_and_missing(void **state) {
@@ -338,6 +516,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip_and_meta), cmocka_unit_test(test_matchers),
         cmocka_unit_test(test_time_range_and_tombstones), cmocka_unit_test(test_merge_dedups_overlap),
         cmocka_unit_test(test_merge_matches_oracle), cmocka_unit_test(test_out_of_order_and_missing),
+        cmocka_unit_test(test_samples_batch_matches_single),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -776,8 +776,183 @@ static void test_values_bit_exact(void **state) {
     }
 }
 
+/* ---- batches: st_dedup_samples_next_batch == repeated next ---- */
+
+#define BMAX 8192
+
+static uint64_t bits_of(double v) {
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+static double rnd_value(unsigned *seed, double *counter) {
+    static const uint64_t stale_bits = 0x7ff0000000000002ull;
+    double d;
+    switch (rand_r(seed) % 12) {
+    case 0:
+        memcpy(&d, &stale_bits, sizeof d);
+        return d;
+    case 1: return -0.0;
+    case 2: return 0.0;
+    case 3: return (double)(rand_r(seed) % 1000) / 7;
+    case 4: *counter = 0; return *counter; /* a reset */
+    default: *counter += rand_r(seed) % 50; return *counter;
+    }
+}
+
+/* One replica's raw chunks, sorted by min time, in cs from index cs->n:
+ * mostly one after another at steps of whole seconds (so overlapping
+ * chunks repeat timestamps), sometimes overlapping the previous one,
+ * sometimes with a max time claimed short of the real one, sometimes
+ * truncated (corrupt from some sample on). Returns how many. */
+static size_t rnd_replica(chunks_t *cs, unsigned *seed, int64_t start, size_t maxch) {
+    int64_t t[160], prev_start = start, prev_end = start;
+    double v[160], counter = 0;
+    size_t nch = 1 + (size_t)rand_r(seed) % maxch;
+    for (size_t c = 0; c < nch; c++) {
+        int64_t at = prev_end + 1000 * (1 + rand_r(seed) % 30);
+        if (c > 0 && rand_r(seed) % 4 == 0) at = prev_start + 1000 * (rand_r(seed) % ((prev_end - prev_start) / 1000 + 1));
+        size_t n = 1 + (size_t)rand_r(seed) % 150;
+        int64_t step = 1000 * (1 + rand_r(seed) % 3);
+        for (size_t i = 0; i < n; i++) {
+            t[i] = at + (int64_t)i * step;
+            v[i] = rnd_value(seed, &counter);
+        }
+        size_t k = add_chunk(cs, t, v, n);
+        if (rand_r(seed) % 4 == 0) cs->c[k].maxt -= 1000 * (rand_r(seed) % 40);
+        if (rand_r(seed) % 20 == 0 && cs->c[k].len[ST_AGGR_RAW] > 4)
+            cs->c[k].len[ST_AGGR_RAW] -= 1 + (size_t)rand_r(seed) % (cs->c[k].len[ST_AGGR_RAW] - 3);
+        prev_start = at;
+        if (t[n - 1] > prev_end) prev_end = t[n - 1];
+    }
+    return nch;
+}
+
+/* mode: a cap for batches only; 0 for single calls and batches of random
+ * caps mixed. Reads until the iterator ends (then once more: it stays
+ * ended). Returns the count; *end the last return code. */
+static size_t read_batches(st_dedup_samples_t *s, unsigned *seed, size_t mode, int64_t *t, double *v, int *end) {
+    size_t n = 0;
+    for (;;) {
+        int rc;
+        if (mode == 0 && rand_r(seed) % 2 == 0) {
+            rc = st_dedup_samples_next(s, &t[n], &v[n]);
+        } else {
+            size_t cap = mode ? mode : 1 + (size_t)rand_r(seed) % 300;
+            rc = st_dedup_samples_next_batch(s, &t[n], &v[n], cap);
+            assert_true(rc <= (int)cap);
+        }
+        if (rc <= 0) {
+            *end = rc;
+            int64_t tt;
+            double vv;
+            assert_int_equal(st_dedup_samples_next_batch(s, &tt, &vv, 5), rc);
+            return n;
+        }
+        n += (size_t)rc;
+        assert_true(n <= BMAX - 1024);
+    }
+}
+
+/* Random raw series of one to three replicas (several chunks, overlapping
+ * chunks, repeated timestamps, lying max times, truncated chunks, samples
+ * outside [mint, maxt], stale NaNs, -0): batches of caps 1, 2, 7, 1024
+ * and batches mixed with single calls give the single path's samples bit
+ * for bit, and its end (0 or the same error). */
+static void test_batch_matches_single(void **state) {
+    (void)state;
+    static int64_t want_t[BMAX], got_t[BMAX];
+    static double want_v[BMAX], got_v[BMAX];
+    static const size_t modes[] = {1, 2, 7, 1024, 0, 0};
+    unsigned seed = 4242;
+    size_t fast = 0;
+    for (int round = 0; round < 600; round++) {
+        chunks_t cs = {0};
+        size_t nrep = 1 + (size_t)rand_r(&seed) % 3, nch[3];
+        for (size_t k = 0; k < nrep; k++) nch[k] = rnd_replica(&cs, &seed, 1000000 + 1000 * (rand_r(&seed) % 20), 6);
+        st_dedup_replica_t r[3];
+        size_t off = 0;
+        for (size_t k = 0; k < nrep; k++) {
+            r[k] = (st_dedup_replica_t){&cs.c[off], nch[k]};
+            off += nch[k];
+        }
+        int64_t mint = INT64_MIN, maxt = INT64_MAX;
+        if (rand_r(&seed) % 3) mint = 1000000 + 1000 * (rand_r(&seed) % 200) - 500 * (rand_r(&seed) % 2);
+        if (rand_r(&seed) % 3) maxt = 1000000 + 1000 * (rand_r(&seed) % 1500);
+        bool counter = rand_r(&seed) % 2;
+        st_dedup_samples_t *s;
+        assert_int_equal(st_dedup_samples_new(&s, r, nrep, mint, maxt, counter), 0);
+        size_t nwant = 0;
+        int want_end, rc;
+        while ((rc = st_dedup_samples_next(s, &want_t[nwant], &want_v[nwant])) == 1) nwant++;
+        want_end = rc;
+        st_dedup_samples_free(s);
+        for (size_t m = 0; m < NW(modes); m++) {
+            assert_int_equal(st_dedup_samples_new(&s, r, nrep, mint, maxt, counter), 0);
+            int end;
+            size_t n = read_batches(s, &seed, modes[m], got_t, got_v, &end);
+            st_dedup_samples_free(s);
+            if (n != nwant || end != want_end)
+                fail_msg("round %d mode %zu: %zu samples ending %d, want %zu ending %d", round, modes[m], n, end,
+                         nwant, want_end);
+            for (size_t i = 0; i < n; i++)
+                if (got_t[i] != want_t[i] || memcmp(&got_v[i], &want_v[i], sizeof got_v[i]) != 0)
+                    fail_msg("round %d mode %zu: sample %zu: got %lld=%016llx, want %lld=%016llx", round, modes[m],
+                             i, (long long)got_t[i], (unsigned long long)bits_of(got_v[i]), (long long)want_t[i],
+                             (unsigned long long)bits_of(want_v[i]));
+        }
+        fast += nrep == 1 && nwant > 100;
+        chunks_free(&cs);
+    }
+    assert_true(fast > 50); /* the batch decoder's own path ran, not only the loop */
+}
+
+/* Chunk 0 ends on a timestamp that chunk 1 (which starts inside it) also
+ * has: chunk 0 wins it, and chunk 1, left alone, must not give it again;
+ * a chunk whose claimed max time is short of its samples must still give
+ * way to the next chunk in time order. */
+static void test_batch_edges(void **state) {
+    (void)state;
+    chunks_t cs = {0};
+    int64_t t0[] = {1000, 2000, 3000, 4000, 5000, 6000};
+    int64_t t1[] = {2000, 4000, 6000, 8000, 10000, 12000, 14000, 16000};
+    int64_t t2[] = {11000, 13000, 15000};
+    double v0[] = {0, 1, 2, 3, 4, 5}, v1[] = {10, 11, 12, 13, 14, 15, 16, 17}, v2[] = {20, 21, 22};
+    add_chunk(&cs, t0, v0, 6);
+    add_chunk(&cs, t1, v1, 8);
+    add_chunk(&cs, t2, v2, 3);
+    cs.c[1].maxt = 6000; /* lies: chunk 2 looks as if it came after */
+    st_dedup_replica_t r = {cs.c, 3};
+    const smp_t want[] = {{1000, 0},   {2000, 1},   {3000, 2},   {4000, 3},   {5000, 4},
+                          {6000, 5},   {8000, 13},  {10000, 14}, {11000, 20}, {12000, 15},
+                          {13000, 21}, {14000, 16}, {15000, 22}, {16000, 17}};
+    static const size_t caps[] = {1, 2, 3, 7, 1024};
+    for (size_t c = 0; c < NW(caps); c++) {
+        st_dedup_samples_t *s;
+        assert_int_equal(st_dedup_samples_new(&s, &r, 1, INT64_MIN, INT64_MAX, false), 0);
+        int64_t t[1024];
+        double v[1024];
+        size_t n = 0;
+        int rc;
+        while ((rc = st_dedup_samples_next_batch(s, &t[n], &v[n], caps[c] < 1024 - n ? caps[c] : 1024 - n)) > 0)
+            n += (size_t)rc;
+        assert_int_equal(rc, 0);
+        assert_int_equal(n, NW(want));
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(t[i], want[i].t);
+            assert_true(v[i] == want[i].v);
+        }
+        assert_int_equal(st_dedup_samples_next_batch(s, t, v, 0), ST_EINVAL);
+        st_dedup_samples_free(s);
+    }
+    chunks_free(&cs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batch_edges),
+        cmocka_unit_test(test_batch_matches_single),
         cmocka_unit_test(test_single_bounds),
         cmocka_unit_test(test_single_overlap_merge),
         cmocka_unit_test(test_equal_timestamps),

@@ -109,7 +109,7 @@ static int mem_select(void *ctx, const st_matchers_t *ms, int64_t mint, int64_t 
         if (matches(&q->s[i].l, ms)) s->order[s->n++] = i;
     sort_q = q;
     qsort(s->order, s->n, sizeof *s->order, cmp_idx);
-    static const st_series_set_ops_t ops = {ms_next, ms_labels, ms_sample, ms_free};
+    static const st_series_set_ops_t ops = {.next = ms_next, .labels = ms_labels, .sample = ms_sample, .free = ms_free};
     return st_series_set_new(out, &ops, s);
 }
 

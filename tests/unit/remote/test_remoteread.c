@@ -69,7 +69,8 @@ static int fset_sample(void *ctx, int64_t *t, double *v) {
     return 1;
 }
 static void fset_free(void *ctx) { free(ctx); }
-static const st_series_set_ops_t fset_ops = {fset_next, fset_labels, fset_sample, fset_free};
+static const st_series_set_ops_t fset_ops = {.next = fset_next, .labels = fset_labels,
+                                            .sample = fset_sample, .free = fset_free};
 
 typedef struct {
     fseries_t *s;
