@@ -241,16 +241,6 @@ out:
     return rc;
 }
 
-typedef struct {
-    compactor_t *c;
-    compactor_group_t *g;
-    size_t ng;
-    atomic_size_t next;
-    pthread_mutex_t mu;
-    int first_err;
-    char first_detail[512];
-} pool_t;
-
 static int compact_group(compactor_t *c, compactor_group_t *g) {
     char *root = st_path_join(c->data_dir, "compact");
     char *dir = root ? st_path_join(root, g->key) : NULL;
@@ -279,17 +269,48 @@ static int compact_group(compactor_t *c, compactor_group_t *g) {
     return rc;
 }
 
+typedef struct {
+    compactor_t *c;
+    compactor_group_t *g;
+} groups_t;
+
+static int group_job(void *ctx, size_t i) {
+    groups_t *gs = ctx;
+    return compact_group(gs->c, &gs->g[i]);
+}
+
+static const char *group_name(void *ctx, size_t i) { return ((groups_t *)ctx)->g[i].key; }
+
+int compactor_compact_groups(compactor_t *c, compactor_group_t *g, size_t ng) {
+    groups_t gs = {c, g};
+    return compactor_run_jobs(c, ng, c->concurrency, "group", group_job, group_name, &gs);
+}
+
+typedef struct {
+    compactor_t *c;
+    size_t n;
+    const char *kind;
+    int (*job)(void *ctx, size_t i);
+    const char *(*name)(void *ctx, size_t i);
+    void *ctx;
+    atomic_size_t next;
+    pthread_mutex_t mu;
+    int first_err;
+    char first_detail[512];
+} pool_t;
+
 static void *worker(void *arg) {
     pool_t *p = arg;
     for (;;) {
         size_t i = atomic_fetch_add(&p->next, 1);
-        if (i >= p->ng || compactor_stopping(p->c)) break;
-        int rc = compact_group(p->c, &p->g[i]);
+        if (i >= p->n || compactor_stopping(p->c)) break;
+        int rc = p->job(p->ctx, i);
         if (rc) {
             pthread_mutex_lock(&p->mu);
             if (!p->first_err) {
                 p->first_err = rc;
-                snprintf(p->first_detail, sizeof p->first_detail, "group %s: %s", p->g[i].key, st_errdetail(rc));
+                snprintf(p->first_detail, sizeof p->first_detail, "%s %s: %s", p->kind, p->name(p->ctx, i),
+                         st_errdetail(rc));
             }
             pthread_mutex_unlock(&p->mu);
         }
@@ -297,15 +318,16 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-int compactor_compact_groups(compactor_t *c, compactor_group_t *g, size_t ng) {
-    pool_t p = {.c = c, .g = g, .ng = ng};
+int compactor_run_jobs(compactor_t *c, size_t n, int nth, const char *kind, int (*job)(void *ctx, size_t i),
+                       const char *(*name)(void *ctx, size_t i), void *ctx) {
+    pool_t p = {.c = c, .n = n, .kind = kind, .job = job, .name = name, .ctx = ctx};
     atomic_init(&p.next, 0);
     pthread_mutex_init(&p.mu, NULL);
-    size_t nth = (size_t)(c->concurrency > 0 ? c->concurrency : 1);
-    if (nth > ng) nth = ng;
-    pthread_t *th = calloc(nth ? nth : 1, sizeof *th);
+    size_t nthreads = (size_t)(nth > 0 ? nth : 1);
+    if (nthreads > n) nthreads = n;
+    pthread_t *th = calloc(nthreads ? nthreads : 1, sizeof *th);
     size_t started = 0;
-    for (; th && started < nth; started++)
+    for (; th && started < nthreads; started++)
         if (pthread_create(&th[started], NULL, worker, &p) != 0) break;
     if (!started) worker(&p); /* no threads to be had: do it here */
     for (size_t i = 0; i < started; i++) pthread_join(th[i], NULL);

@@ -74,7 +74,8 @@ typedef struct {
     int64_t consistency_delay_ms, delete_delay_ms;
     int64_t retention_ms[COMPACTOR_NRES]; /* 0 = forever */
     bool downsampling;
-    int concurrency;
+    int concurrency;    /* --compact.concurrency */
+    int ds_concurrency; /* --downsample.concurrency */
     st_relabel_list_t relabel; /* --selector.relabel-config; compiled NULL = every block */
     const atomic_bool *stop;
 
@@ -166,6 +167,13 @@ void compactor_publish_plan(compactor_t *c, const compactor_view_t *v, const com
 /* Compact every group until its plan is empty (--compact.concurrency
  * groups at a time). 0, or the first group's error. */
 int compactor_compact_groups(compactor_t *c, compactor_group_t *g, size_t ng);
+
+/* job(ctx, i) for every i in [0, n) on up to nth threads, each taking the
+ * next i until none is left or the compactor stops; the caller's thread
+ * does the work when no thread can be started. 0, or the first failure,
+ * its detail prefixed with "<kind> <name(ctx, i)>: ". */
+int compactor_run_jobs(compactor_t *c, size_t n, int nth, const char *kind, int (*job)(void *ctx, size_t i),
+                       const char *(*name)(void *ctx, size_t i), void *ctx);
 
 /* ---- downsample.c ---- */
 

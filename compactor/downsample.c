@@ -5,8 +5,11 @@
  * for its own retention. Two passes, as Thanos, so 5m blocks made by the
  * first can be downsampled to 1h by the second. A block that cannot be
  * downsampled (does not decode, or holds what the downsampler does not
- * handle) gets a no-downsample mark instead of failing every iteration. */
+ * handle) gets a no-downsample mark instead of failing every iteration.
+ * Up to --downsample.concurrency blocks of a pass at once, each in its
+ * own directory under <data-dir>/downsample. */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -17,8 +20,8 @@
 #include "strata/fileutil.h"
 #include "strata/log.h"
 
-/* Downsample v->v[idx] under dir; *made5m when a 5m block went up. */
-static int downsample_one(compactor_t *c, const st_bucket_block_t *b, const char *dir, bool *made5m) {
+/* Downsample b under dir; *made5m when a 5m block went up. */
+static int downsample_one(compactor_t *c, const st_bucket_block_t *b, const char *dir, atomic_bool *made5m) {
     int64_t target = b->thanos.resolution == ST_RES_RAW ? ST_RES_5M : ST_RES_1H;
     int ri = compactor_res_index(b->thanos.resolution);
     char id[ST_ULID_TEXT_LEN + 1], tres[24];
@@ -59,7 +62,7 @@ static int downsample_one(compactor_t *c, const st_bucket_block_t *b, const char
     compactor_crash_point("downsample");
     atomic_fetch_add(&c->m.downsamples[ri], 1);
     atomic_fetch_add(&c->m.bytes_written, bytes);
-    if (target == ST_RES_5M) *made5m = true;
+    if (target == ST_RES_5M) atomic_store(made5m, true);
     char nid[ST_ULID_TEXT_LEN + 1], bs[24], dur[24];
     st_ulid_format(&nm.ulid, nid);
     snprintf(bs, sizeof bs, "%" PRIu64, bytes);
@@ -79,9 +82,30 @@ out:
     return rc;
 }
 
+typedef struct {
+    compactor_t *c;
+    const compactor_view_t *v;
+    const size_t *todo;
+    const char *root;
+    atomic_bool made5m;
+    char (*ids)[ST_ULID_TEXT_LEN + 1];
+} pass_t;
+
+static int pass_job(void *ctx, size_t i) {
+    pass_t *p = ctx;
+    char *dir = st_path_join(p->root, p->ids[i]);
+    if (!dir) return st_errorf(ST_ENOMEM, "downsample dir");
+    int rc = downsample_one(p->c, &p->v->v[p->todo[i]], dir, &p->made5m);
+    free(dir);
+    return rc;
+}
+
+static const char *pass_name(void *ctx, size_t i) { return ((pass_t *)ctx)->ids[i]; }
+
 int compactor_downsample(compactor_t *c) {
     char *dir = st_path_join(c->data_dir, "downsample");
     if (!dir) return st_errorf(ST_ENOMEM, "downsample dir");
+    st_rm_rf(dir); /* what a killed run left */
     int first = ST_OK;
     char first_detail[512] = "";
     for (int pass = 0; pass < 2 && !compactor_stopping(c); pass++) {
@@ -102,17 +126,22 @@ int compactor_downsample(compactor_t *c) {
         char nb[24];
         snprintf(nb, sizeof nb, "%zu", n);
         st_log(ST_LOG_INFO, pass ? "second pass of downsampling" : "first pass of downsampling", "blocks", nb, NULL);
-        bool made5m = false;
-        for (size_t i = 0; i < n && !compactor_stopping(c); i++) {
-            rc = downsample_one(c, &v.v[todo[i]], dir, &made5m);
-            if (rc && !first && !compactor_stopping(c)) {
-                first = rc;
-                snprintf(first_detail, sizeof first_detail, "%s", st_errdetail(rc));
-            }
+        pass_t p = {.c = c, .v = &v, .todo = todo, .root = dir, .ids = calloc(n ? n : 1, sizeof *p.ids)};
+        atomic_init(&p.made5m, false);
+        if (!p.ids) {
+            rc = st_errorf(ST_ENOMEM, "downsample: %zu blocks", n);
+        } else {
+            for (size_t i = 0; i < n; i++) st_ulid_format(&v.v[todo[i]].id, p.ids[i]);
+            rc = compactor_run_jobs(c, n, c->ds_concurrency, "block", pass_job, pass_name, &p);
         }
+        if (rc && !first && !compactor_stopping(c)) {
+            first = rc;
+            snprintf(first_detail, sizeof first_detail, "%s", st_errdetail(rc));
+        }
+        free(p.ids);
         free(todo);
         compactor_view_free(&v);
-        if (!made5m) break;
+        if (!atomic_load(&p.made5m)) break;
     }
     free(dir);
     if (first) return st_errorf(first, "%s", first_detail);

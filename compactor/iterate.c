@@ -66,6 +66,7 @@ int compactor_init(compactor_t *c, st_objstore_t *bkt, const char *data_dir) {
     memset(c, 0, sizeof *c);
     c->bkt = bkt;
     c->concurrency = 1;
+    c->ds_concurrency = 1;
     pthread_mutex_init(&c->plan_mu, NULL);
     if (!(c->data_dir = strdup(data_dir))) return st_errorf(ST_ENOMEM, "allocating the compactor");
     int rc = st_mkdir_p(data_dir, 0755);

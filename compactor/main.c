@@ -2,7 +2,8 @@
  * `strata compact`: flags and wiring. Threads:
  *   main      runs the iterations (one, or every --wait-interval with --wait);
  *   workers   during the compaction step, up to --compact.concurrency, one
- *             group each at a time;
+ *             group each at a time; during downsampling, up to
+ *             --downsample.concurrency, one block each at a time;
  *   signals   sigwait()s SIGINT/SIGTERM (blocked everywhere else) and sets
  *             the stop flag, checked between steps, groups and uploaded
  *             objects, which also cuts the wait between iterations short;
@@ -43,7 +44,7 @@ int compact_main(int argc, char **argv) {
     const char *relabel_file = NULL, *relabel_yaml = NULL, *dedup_func = NULL, *log_level = "info";
     bool wait = false, no_downsampling = false, vertical = false;
     int64_t wait_ms = 5 * 60 * 1000, consistency_ms = 30 * 60 * 1000, delete_delay_ms = 48 * 3600 * 1000LL;
-    int64_t concurrency = 1, retention[COMPACTOR_NRES] = {0, 0, 0};
+    int64_t concurrency = 1, ds_concurrency = 1, retention[COMPACTOR_NRES] = {0, 0, 0};
     st_flag_strings_t replica = {0};
     const st_flag_t flags[] = {
         {"objstore.config-file", ST_FLAG_STRING, &obj_file, "Path to a YAML file with the object store configuration."},
@@ -57,6 +58,7 @@ int compact_main(int argc, char **argv) {
         {"consistency-delay", ST_FLAG_DURATION, &consistency_ms,
          "Minimum age (by ULID time) of blocks not made by a compactor before they are touched (default 30m)."},
         {"compact.concurrency", ST_FLAG_INT64, &concurrency, "Groups compacted at once (default 1)."},
+        {"downsample.concurrency", ST_FLAG_INT64, &ds_concurrency, "Blocks downsampled at once (default 1)."},
         {"delete-delay", ST_FLAG_DURATION, &delete_delay_ms,
          "Time between a block's deletion mark and its deletion, and age after which aborted partial uploads are "
          "deleted (default 48h; 0s deletes at once)."},
@@ -103,6 +105,8 @@ int compact_main(int argc, char **argv) {
     if (!rc && delete_delay_ms < 0) rc = st_errorf(ST_EINVAL, "--delete-delay must not be negative");
     if (!rc && (concurrency <= 0 || concurrency > 1000))
         rc = st_errorf(ST_EINVAL, "--compact.concurrency must be in 1..1000");
+    if (!rc && (ds_concurrency <= 0 || ds_concurrency > 1000))
+        rc = st_errorf(ST_EINVAL, "--downsample.concurrency must be in 1..1000");
     if (!rc && dedup_func && dedup_func[0] && strcmp(dedup_func, DEDUP_PENALTY) != 0)
         rc = st_errorf(ST_EINVAL, "unsupported deduplication func, got %s (want \"penalty\" or \"\")", dedup_func);
     if (!rc && dedup_func && strcmp(dedup_func, DEDUP_PENALTY) == 0 && !replica.n)
@@ -152,6 +156,7 @@ int compact_main(int argc, char **argv) {
     memcpy(c.retention_ms, retention, sizeof retention);
     c.downsampling = downsampling;
     c.concurrency = (int)concurrency;
+    c.ds_concurrency = (int)ds_concurrency;
     c.stop = &rt.stop;
     if ((rc = compactor_clean_local(&c))) {
         st_log(ST_LOG_ERROR, "cleaning --data-dir failed", "err", st_errdetail(rc), NULL);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole downsampling path, end to end: 7 days of promtool blocks (84 x
 # 2h, 120 series, a sample every 5 min) -> `strata compact` (2h -> 8h -> 2d,
-# each 2d block downsampled to 5m) -> `strata store` over the bucket ->
+# each 2d block downsampled to 5m, two at a time with
+# --downsample.concurrency=2) -> `strata store` over the bucket ->
 # `strata query`:
 #   - the compactor leaves three 2d raw blocks with a 5m block each, and the
 #     last day as 8h / 2h raw blocks;
@@ -25,8 +26,13 @@ mapfile -t SRC < <(block_ulids "$IT_WORK/local")
 ((${#SRC[@]} == 84)) || die "promtool wrote ${#SRC[@]} blocks, want 84"
 upload "$IT_WORK/local" cluster=wk
 
-step "strata compact: compaction and downsampling"
-compact_ok compact --delete-delay=0s
+step "strata compact: compaction and downsampling, two blocks at a time"
+compact_ok compact --delete-delay=0s --downsample.concurrency=2
+# with two workers the second 2d block starts before the first is uploaded
+started=$(awk '/msg="uploaded downsampled block"/ {exit} /msg="downsampling block"/ {n++} END {print n + 0}' \
+	"$IT_WORK/compact.log")
+((started >= 2)) && note "OK $started blocks being downsampled before the first upload" ||
+	fail_check "--downsample.concurrency=2: $started block(s) started before the first upload, want 2"
 res_count() {
 	local u n=0
 	for u in $(live_blocks); do
