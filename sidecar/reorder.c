@@ -32,11 +32,11 @@ static void held_free(held_t *h) {
     free(h);
 }
 
-void reorder_init(reorder_t *r, const st_labels_t *ext, bool exact, size_t max_held_bytes, reorder_emit_fn emit,
-                  void *ctx) {
+void reorder_init(reorder_t *r, const st_labels_t *ext, reorder_mode_t mode, size_t max_held_bytes,
+                  reorder_emit_fn emit, void *ctx) {
     memset(r, 0, sizeof *r);
     r->ext = ext;
-    r->exact = exact;
+    r->mode = mode;
     r->max_held_bytes = max_held_bytes;
     r->emit = emit;
     r->ctx = ctx;
@@ -53,8 +53,11 @@ void reorder_free(reorder_t *r) {
 
 static bool is_ext(const reorder_t *r, const st_label_t *l) { return st_labels_get(r->ext, l->name) != NULL; }
 
-/* LB(S) into r->scratch[0..*n). */
+/* LB(S) into r->scratch[0..*n); empty (nothing but an empty label set is
+ * at or below it) when every series is held. */
 static int lower_bound(reorder_t *r, const st_labels_t *p, size_t *n) {
+    *n = 0;
+    if (r->mode == REORDER_HOLD_ALL) return ST_OK;
     size_t need = p->n + r->ext->n;
     if (2 * need > r->scratch_cap) {
         st_label_t *s = realloc(r->scratch, 2 * need * sizeof *s);
@@ -68,7 +71,7 @@ static int lower_bound(reorder_t *r, const st_labels_t *p, size_t *n) {
     size_t nq = 0;
     for (size_t i = 0; i < p->n; i++) {
         if (!is_ext(r, &p->v[i])) q[nq++] = p->v[i];
-        else if (!r->exact) break;
+        else if (r->mode != REORDER_EXACT) break;
     }
     /* Q merged with the external labels named below its last label (no
      * external name equals a name in Q) */

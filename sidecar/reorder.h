@@ -29,7 +29,11 @@
  * the range), so Q is all of P but its external-named labels, and a
  * series usually waits for the next one at most. Otherwise (conservative
  * mode) Q ends before P's first external-named label, which holds series
- * back longer (e.g. per metric name) but is always right.
+ * back longer (e.g. per metric name) but is always right. A third mode
+ * holds every series until the end and sends them sorted (Thanos's way,
+ * bounded by max_held_bytes): for a caller that changed the received
+ * labels in a way the bound cannot follow (replica labels stripped where
+ * a stored label may carry such a name).
  *
  * Every F sent is checked against the previous one: a source that breaks
  * its own order (or a stored external-named label that appeared after the
@@ -52,9 +56,11 @@ typedef int (*reorder_emit_fn)(void *ctx, const st_labels_t *lbls, const st_stor
 
 typedef struct held held_t;
 
+typedef enum { REORDER_CONSERVATIVE, REORDER_EXACT, REORDER_HOLD_ALL } reorder_mode_t;
+
 typedef struct {
     const st_labels_t *ext; /* borrowed, sorted */
-    bool exact;
+    reorder_mode_t mode;
     size_t max_held_bytes; /* held label + chunk bytes; more is ST_ELIMIT */
     reorder_emit_fn emit;
     void *ctx;
@@ -69,8 +75,8 @@ typedef struct {
     size_t max_held_seen; /* most series still held after an add (tests, logs) */
 } reorder_t;
 
-void reorder_init(reorder_t *r, const st_labels_t *ext, bool exact, size_t max_held_bytes, reorder_emit_fn emit,
-                  void *ctx);
+void reorder_init(reorder_t *r, const st_labels_t *ext, reorder_mode_t mode, size_t max_held_bytes,
+                  reorder_emit_fn emit, void *ctx);
 /* One series as received (p: the source's labels, sorted). chunks are
  * borrowed; they are copied only when the series has to wait. */
 int reorder_add(reorder_t *r, const st_labels_t *p, const st_store_chunk_t *chunks, size_t n);

@@ -9,6 +9,14 @@
  * limit) aborts the transfer from inside the callback, and libcurl's
  * progress callback notices a cancelled client while Prometheus has not
  * answered yet.
+ *
+ * without_replica_labels (a deduplicating querier): the labels are taken
+ * off each received series and off the external labels the reorder adds.
+ * When Prometheus stores no label of such a name in the range (its
+ * /api/v1/labels, asked for the ordering mode anyway) and the mode is
+ * exact, only external labels are stripped and the exact mode's bound
+ * still holds over what is left; otherwise every series is held and sent
+ * sorted at the end, as Thanos's sidecar does.
  */
 #include "storeapi.h"
 
@@ -230,6 +238,7 @@ static int info(void *ctx, st_store_info_t *out) {
     st_labels_t ext, copy = {0};
     if ((rc = get_labels(s, "Info", &ext))) return rc;
     out->component = "sidecar";
+    out->supports_without_replica_labels = true;
     out->label_sets = calloc(1, sizeof *out->label_sets);
     out->tsdb_infos = calloc(1, sizeof *out->tsdb_infos);
     if (!out->label_sets || !out->tsdb_infos || (rc = st_labels_copy(&copy, &ext))) {
@@ -291,7 +300,13 @@ static int add_series(series_call_t *c, const st_remoteread_chunked_series_t *cs
         c->chunks[i].data[ST_AGGR_RAW] = k->data;
         c->chunks[i].len[ST_AGGR_RAW] = k->len;
     }
-    return reorder_add(&c->ro, &cs->lbls, c->chunks, n);
+    const st_strlist_t *strip = &c->req->without_replica_labels;
+    if (!strip->n) return reorder_add(&c->ro, &cs->lbls, c->chunks, n);
+    st_labels_t p;
+    int rc = st_labels_without(&p, &cs->lbls, (const char *const *)strip->v, strip->n);
+    if (!rc) rc = reorder_add(&c->ro, &p, c->chunks, n);
+    st_labels_free(&p);
+    return rc;
 }
 
 static int take_body(series_call_t *c, const char *content_type, const void *p, size_t len) {
@@ -335,25 +350,31 @@ static int on_body(void *ctx, const char *content_type, const void *p, size_t le
 
 static bool call_cancelled(void *ctx) { return st_series_sink_cancelled(((series_call_t *)ctx)->sink); }
 
-/* Exact ordering mode (reorder.h) when no stored label in the range is
- * named like an external one. */
-static int exact_mode(sidecar_store_t *s, const st_labels_t *ext, int64_t mint, int64_t maxt, st_series_sink_t *sink,
-                      bool *exact) {
+/* The ordering mode (reorder.h): exact when no stored label in the range
+ * is named like an external one; holding everything when labels are
+ * stripped (strip) and one of them may be a stored label. */
+static int ordering_mode(sidecar_store_t *s, const st_labels_t *ext, const st_strlist_t *strip, int64_t mint,
+                         int64_t maxt, st_series_sink_t *sink, reorder_mode_t *mode) {
     st_strlist_t names = {0};
     int rc = get_strings(s, "/api/v1/labels", mint, maxt, NULL, sink, &names);
-    *exact = true;
-    for (size_t i = 0; !rc && i < names.n; i++)
-        if (st_labels_get(ext, names.v[i])) *exact = false;
+    bool exact = true, stored_strip = false;
+    for (size_t i = 0; !rc && i < names.n; i++) {
+        if (st_labels_get(ext, names.v[i])) exact = false;
+        for (size_t k = 0; k < strip->n; k++) stored_strip |= strcmp(names.v[i], strip->v[k]) == 0;
+    }
     st_strlist_free(&names);
+    *mode = strip->n && (!exact || stored_strip) ? REORDER_HOLD_ALL : exact ? REORDER_EXACT : REORDER_CONSERVATIVE;
     return rc;
 }
 
 static int series(void *ctx, const st_series_request_t *req, st_series_sink_t *sink) {
     sidecar_store_t *s = ctx;
     series_call_t c = {.s = s, .req = req, .sink = sink};
-    st_labels_t ext;
+    st_labels_t ext, ext_sent = {0};
     st_matchers_t rest = {0};
-    bool match, exact = false;
+    bool match;
+    reorder_mode_t mode = REORDER_CONSERVATIVE;
+    const st_strlist_t *strip = &req->without_replica_labels;
     uint8_t *body = NULL;
     size_t blen = 0;
     char *url = NULL;
@@ -366,8 +387,9 @@ static int series(void *ctx, const st_series_request_t *req, st_series_sink_t *s
         rc = st_errorf(ST_EINVAL, "no matchers specified (excluding external labels)");
         goto out;
     }
-    if ((rc = exact_mode(s, &ext, req->min_time, req->max_time, sink, &exact))) goto out;
-    reorder_init(&c.ro, &ext, exact, MAX_HELD_BYTES, emit, &c);
+    if ((rc = ordering_mode(s, &ext, strip, req->min_time, req->max_time, sink, &mode))) goto out;
+    if ((rc = st_labels_without(&ext_sent, &ext, (const char *const *)strip->v, strip->n))) goto out;
+    reorder_init(&c.ro, &ext_sent, mode, MAX_HELD_BYTES, emit, &c);
     st_remoteread_query_t q = {req->min_time, req->max_time, rest};
     const st_rr_response_type_t accepted[] = {ST_RR_STREAMED_XOR_CHUNKS};
     if ((rc = st_remoteread_encode_request(&q, 1, accepted, 1, &body, &blen))) goto out;
@@ -407,8 +429,8 @@ static int series(void *ctx, const st_series_request_t *req, st_series_sink_t *s
     if (rc == STOP) rc = ST_OK;
     char held[24];
     snprintf(held, sizeof held, "%zu", c.ro.max_held_seen);
-    st_log(ST_LOG_DEBUG, "Series: remote read done", "ordering", exact ? "exact" : "conservative", "max_held", held,
-           NULL);
+    static const char *const mode_names[] = {"conservative", "exact", "hold-all"};
+    st_log(ST_LOG_DEBUG, "Series: remote read done", "ordering", mode_names[mode], "max_held", held, NULL);
 out:
     reorder_free(&c.ro);
     st_http_resp_free(&resp);
@@ -417,6 +439,7 @@ out:
     free(body);
     free(url);
     free(rest.v);
+    st_labels_free(&ext_sent);
     st_labels_free(&ext);
     return rc;
 }

@@ -201,7 +201,7 @@ int tools_store_series(int argc, char **argv) {
     const char *format = "dump";
     bool skip_chunks = false;
     int64_t max_res = 0;
-    st_flag_strings_t aggr_flags = {0};
+    st_flag_strings_t aggr_flags = {0}, without = {0};
     uint32_t aggregates = 0;
     const st_flag_t extra[] = {
         {"skip-chunks", ST_FLAG_BOOL, &skip_chunks, "Ask for labels only (with --format=labels)."},
@@ -211,12 +211,15 @@ int tools_store_series(int argc, char **argv) {
         {"aggregate", ST_FLAG_STRINGS, &aggr_flags,
          "Aggregates to ask for: raw, count, sum, min, max, counter (repeatable or comma-separated); "
          "prints every chunk member as {labels} KIND value timestamp."},
+        {"without-replica-label", ST_FLAG_STRINGS, &without,
+         "Ask the store to leave this label out and sort without it, as a deduplicating querier does "
+         "(repeatable; stores that advertise supports_without_replica_labels)."},
     };
     head_t *heads = NULL;
     samples_t smp = {0};
     st_encbuf_t line;
     st_encbuf_init(&line, 0);
-    int exit_code = common_parse(&c, argc, argv, extra, 4, "strata tools store series --store=HOST:PORT [flags]",
+    int exit_code = common_parse(&c, argc, argv, extra, 5, "strata tools store series --store=HOST:PORT [flags]",
                                  "Print the series a store serves, as `strata tools tsdb dump` prints them.");
     if (exit_code >= 0) goto out;
     int arc = parse_aggregates(&aggr_flags, &aggregates);
@@ -248,6 +251,8 @@ int tools_store_series(int argc, char **argv) {
             .response_batch_size = SERIES_BATCH,
             .max_resolution_window = max_res,
             .aggregates = aggregates,
+            /* borrowed from argv: req is never freed */
+            .without_replica_labels = {(char **)without.v, without.n},
         };
         rc = st_series_stream_open(&heads[i].s, c.client, &req, c.timeout_ms);
         if (!rc) rc = advance(&heads[i]);
@@ -311,6 +316,7 @@ out:
     free(heads);
     free(smp.v);
     free(aggr_flags.v);
+    free(without.v);
     st_encbuf_free(&line);
     common_free(&c);
     return exit_code;
@@ -391,8 +397,11 @@ int tools_store_info(int argc, char **argv) {
         exit_code = tools_fail_in("store", c.cmd, rc);
         goto out;
     }
-    st_put_fmt(&b, "component=%s\nmin_time=%lld\nmax_time=%lld\nsupports_sharding=%s\n", info.component,
-               (long long)info.min_time, (long long)info.max_time, info.supports_sharding ? "true" : "false");
+    st_put_fmt(&b,
+               "component=%s\nmin_time=%lld\nmax_time=%lld\nsupports_sharding=%s\n"
+               "supports_without_replica_labels=%s\n",
+               info.component, (long long)info.min_time, (long long)info.max_time,
+               info.supports_sharding ? "true" : "false", info.supports_without_replica_labels ? "true" : "false");
     for (size_t i = 0; i < info.nlabel_sets; i++) {
         st_put_cstr(&b, "label_set=");
         st_put_labels_go(&b, &info.label_sets[i]);

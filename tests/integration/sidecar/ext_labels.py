@@ -2,15 +2,17 @@
 """The test oracle for the sidecar's StoreAPI: what Thanos's sidecar serves
 for a `promtool tsdb dump`, computed independently of Strata's code.
 
-    ext_labels.py DUMP 'name=value,...' > OUT
+    ext_labels.py DUMP 'name=value,...' [WITHOUT,...] > OUT
 
 DUMP holds `{labels} value timestamp` lines as promtool prints them. Every
 series gets the external labels (an external label replaces a stored label
 of the same name, as Thanos's labelpb.ExtendSortedLabels does); series are
 then ordered by their new label sets (Prometheus's labels.Compare: names
 and values byte-wise, pair by pair, a prefix first), samples kept in their
-order. Label values are re-used exactly as promtool quoted them; only the
-sort key needs them decoded (Go's strconv.Quote escapes).
+order. WITHOUT names labels then taken off every series, stored or
+external (a querier's without_replica_labels), before the ordering.
+Label values are re-used exactly as promtool quoted them; only the sort
+key needs them decoded (Go's strconv.Quote escapes).
 """
 import re
 import sys
@@ -83,6 +85,7 @@ def parse_labels(text):
 def main():
     dump, ext_arg = sys.argv[1], sys.argv[2]
     ext = dict(kv.split("=", 1) for kv in ext_arg.split(",") if kv)
+    without = set(n for n in (sys.argv[3] if len(sys.argv) > 3 else "").split(",") if n)
     series, order = {}, []
     with open(dump, encoding="utf-8", errors="surrogateescape") as f:
         for line in f:
@@ -99,6 +102,8 @@ def main():
         pairs = {k: v for k, v in parse_labels(lt)}
         for k, v in ext.items():
             pairs[k] = v  # simple ASCII values: their quoted form is themselves
+        for k in without:
+            pairs.pop(k, None)
         names = sorted(pairs, key=lambda k: k.encode())
         key = [(k.encode(), go_unquote(pairs[k])) for k in names]
         text = "{" + ", ".join('%s="%s"' % (k, pairs[k]) for k in names) + "}"

@@ -9,7 +9,9 @@
 #    contradicted), and several time ranges, `tools store series` must print
 #    what `promtool tsdb dump --match` prints for the same data with the
 #    external labels added by ext_labels.py (not by Strata's code); also
-#    with a series limit and labels only (skip_chunks). Label names and
+#    with a series limit and labels only (skip_chunks), and with
+#    without_replica_labels=replica (the oracle strips it too, the stored
+#    replica="other" included, then sorts). Label names and
 #    values must be Prometheus's own /api/v1/labels and
 #    /api/v1/label/<n>/values answers plus the external labels (Thanos's
 #    rules). Info: component sidecar, the external label set, min_time =
@@ -124,6 +126,29 @@ grep -q 'msg="Series: remote read done".*ordering=exact' "$SC_LOG" ||
 	fail_check "no Series call used the exact ordering mode"
 grep -q 'msg="Series: remote read done".*ordering=conservative' "$SC_LOG" ||
 	fail_check "no Series call used the conservative ordering mode"
+
+step "Series with without_replica_labels (a deduplicating querier): replica taken off, sorted without it"
+# check_without NAME SELECTOR [MINT MAXT] — the oracle takes the label off
+# every series, the stored replica="other" too, as Thanos strips it
+check_without() {
+	local name=$1 sel=$2 mint=${3:--9223372036854775808} maxt=${4:-9223372036854775807}
+	promtool_dump "$SNAP" "$IT_WORK/$name.raw" --match="$sel" --min-time="$mint" --max-time="$maxt" || return 0
+	python3 "$SIDECAR_DIR/ext_labels.py" "$IT_WORK/$name.raw" "$EXT" replica >"$IT_WORK/$name.want"
+	run_ok "$name" 60 "$STRATA" tools store series --store="$STORE" --match="$sel" --min-time="$mint" \
+		--max-time="$maxt" --without-replica-label=replica || return 0
+	compare_text "$IT_WORK/$name.want" "$IT_WORK/$name.out" "series $sel [$mint, $maxt] without replica" || true
+	grep -q 'replica=' "$IT_WORK/$name.out" && fail_check "$name: a replica label left in the answer"
+	return 0
+}
+check_without wo_all '{__name__=~".+"}'
+check_without wo_order '{__name__=~"p_metric|own_region"}'
+check_without wo_early '{__name__=~".+"}' "$S" $((S + 3600000))
+# a stored replica label in the range: every series held and sorted at the end
+grep -q 'msg="Series: remote read done".*ordering=hold-all' "$SC_LOG" ||
+	fail_check "no Series call held every series (stored replica label in the range)"
+run_ok info_strip 30 "$STRATA" tools store info --store="$STORE" &&
+	{ grep -qx 'supports_without_replica_labels=true' "$IT_WORK/info_strip.out" ||
+		fail_check "Info does not advertise supports_without_replica_labels: $(cat "$IT_WORK/info_strip.out")"; }
 
 step "Series: a limit, and labels only (skip_chunks)"
 run_ok limit 60 "$STRATA" tools store series --store="$STORE" --match='{__name__=~"p_metric|own_region"}' \

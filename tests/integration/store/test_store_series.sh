@@ -207,6 +207,7 @@ component=store
 min_time=$mint
 max_time=$maxt
 supports_sharding=false
+supports_without_replica_labels=true
 label_set={cluster="prom", replica="a"}
 label_set={cluster="strata", replica="a"}
 tsdb_info={cluster="prom", replica="a"} min_time=$pmin max_time=$pmax

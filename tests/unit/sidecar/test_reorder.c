@@ -82,7 +82,7 @@ static st_labels_t merge(const st_labels_t *a, const st_labels_t *b, bool a_wins
 static int lcmp(const void *x, const void *y) { return st_labels_cmp(x, y); }
 
 /* One random run: returns the reorder result code; checks the output. */
-static int run(const st_labels_t *ext, bool own_ext, bool exact, size_t nseries, size_t *max_held) {
+static int run(const st_labels_t *ext, bool own_ext, reorder_mode_t mode, size_t nseries, size_t *max_held) {
     static const char *const names[] = {"__name__", "a", "b", "c", "region", "replica", "z"};
     static const char *const vals[] = {"1", "2", "eu", "us", "x"};
     st_labels_t *r = calloc(nseries, sizeof *r);
@@ -109,7 +109,7 @@ static int run(const st_labels_t *ext, bool own_ext, bool exact, size_t nseries,
     nr = u;
     collected_t got = {0};
     reorder_t ro;
-    reorder_init(&ro, ext, exact, (size_t)1 << 30, collect, &got);
+    reorder_init(&ro, ext, mode, (size_t)1 << 30, collect, &got);
     int rc = ST_OK;
     char id[32];
     for (size_t i = 0; i < nr && !rc; i++) {
@@ -158,7 +158,7 @@ static void test_random_exact(void **state) {
     for (int round = 0; round < 300; round++) {
         st_labels_t ext = mk(exts[round % 3], next[round % 3]);
         size_t held;
-        assert_int_equal(run(&ext, false, true, 1 + rnd(60), &held), 0);
+        assert_int_equal(run(&ext, false, REORDER_EXACT, 1 + rnd(60), &held), 0);
         st_labels_free(&ext);
     }
 }
@@ -170,7 +170,21 @@ static void test_random_conservative(void **state) {
         st_labels_t ext = mk(e, 2);
         size_t held;
         /* stored labels named like the external ones, some equal to them */
-        assert_int_equal(run(&ext, true, false, 1 + rnd(60), &held), 0);
+        assert_int_equal(run(&ext, true, REORDER_CONSERVATIVE, 1 + rnd(60), &held), 0);
+        st_labels_free(&ext);
+    }
+}
+
+/* Holding everything: the same complete, sorted output whatever is
+ * stored, and every series held until the end. */
+static void test_random_hold_all(void **state) {
+    (void)state;
+    static const char *const e[] = {"b", "E", "region", "eu"};
+    for (int round = 0; round < 300; round++) {
+        st_labels_t ext = mk(e, 2);
+        size_t held, n = 1 + rnd(60);
+        assert_int_equal(run(&ext, round % 2 == 0, REORDER_HOLD_ALL, n, &held), 0);
+        assert_true(held <= n);
         st_labels_free(&ext);
     }
 }
@@ -182,7 +196,7 @@ static void test_wrong_mode_never_unsorted(void **state) {
     for (int round = 0; round < 300; round++) {
         st_labels_t ext = mk(e, 2);
         size_t held;
-        int rc = run(&ext, true, true, 1 + rnd(60), &held); /* exact mode although labels are stored */
+        int rc = run(&ext, true, REORDER_EXACT, 1 + rnd(60), &held); /* exact mode although labels are stored */
         if (rc) {
             assert_int_equal(rc, ST_ECORRUPT);
             assert_non_null(strstr(st_errdetail(rc), "out of order"));
@@ -203,7 +217,7 @@ static void test_scraped_series_stream(void **state) {
         st_labels_t ext = mk(ekv, 1);
         collected_t got = {0};
         reorder_t ro;
-        reorder_init(&ro, &ext, true, (size_t)1 << 30, collect, &got);
+        reorder_init(&ro, &ext, REORDER_EXACT, (size_t)1 << 30, collect, &got);
         char metric[16], inst[16];
         for (int m = 0; m < 20; m++)
             for (int i = 0; i < 20; i++) {
@@ -232,7 +246,7 @@ static void test_prefix_case(void **state) {
     st_labels_t ext = mk(ekv, 1);
     collected_t got = {0};
     reorder_t ro;
-    reorder_init(&ro, &ext, true, (size_t)1 << 30, collect, &got);
+    reorder_init(&ro, &ext, REORDER_EXACT, (size_t)1 << 30, collect, &got);
     const char *k1[] = {"__name__", "p", "replica", "r1"};
     const char *k2[] = {"__name__", "p", "a", "1", "replica", "r1"};
     const char *k3[] = {"__name__", "q", "replica", "r1"};
@@ -259,7 +273,7 @@ static void test_limits_and_errors(void **state) {
     st_labels_t ext = mk(ekv, 1);
     collected_t got = {0};
     reorder_t ro;
-    reorder_init(&ro, &ext, false, 2000, collect, &got);
+    reorder_init(&ro, &ext, REORDER_CONSERVATIVE, 2000, collect, &got);
     char big[600];
     memset(big, 'v', sizeof big - 1);
     big[sizeof big - 1] = 0;
@@ -282,7 +296,7 @@ static void test_limits_and_errors(void **state) {
 
     /* a source out of order is an error, not an unsorted answer */
     st_labels_t none = {0};
-    reorder_init(&ro, &none, true, (size_t)1 << 20, collect, &got);
+    reorder_init(&ro, &none, REORDER_EXACT, (size_t)1 << 20, collect, &got);
     const char *a[] = {"__name__", "b"}, *b[] = {"__name__", "a"};
     st_labels_t pa = mk(a, 1), pb = mk(b, 1);
     assert_int_equal(reorder_add(&ro, &pa, NULL, 0), 0);
@@ -294,7 +308,7 @@ static void test_limits_and_errors(void **state) {
     collected_free(&got);
     memset(&got, 0, sizeof got);
     got.stop_after = 1;
-    reorder_init(&ro, &none, true, (size_t)1 << 20, collect, &got);
+    reorder_init(&ro, &none, REORDER_EXACT, (size_t)1 << 20, collect, &got);
     assert_int_equal(reorder_add(&ro, &pb, NULL, 0), 1);
     reorder_free(&ro);
     st_labels_free(&pa);
@@ -306,6 +320,7 @@ static void test_limits_and_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_exact),       cmocka_unit_test(test_random_conservative),
+        cmocka_unit_test(test_random_hold_all),
         cmocka_unit_test(test_wrong_mode_never_unsorted), cmocka_unit_test(test_scraped_series_stream),
         cmocka_unit_test(test_prefix_case),        cmocka_unit_test(test_limits_and_errors),
     };
