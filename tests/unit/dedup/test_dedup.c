@@ -50,10 +50,12 @@ static size_t add_chunk(chunks_t *cs, const int64_t *t, const double *v, size_t 
 }
 
 /* Samples every step ms in [from, to] except those in [gap_from, gap_to],
- * value = t / 1000 + off, cut into chunks of at most per samples. Returns
- * the number of chunks added. */
-static size_t add_grid(chunks_t *cs, int64_t from, int64_t to, int64_t step, int64_t gap_from, int64_t gap_to,
-                       double off, size_t per) {
+ * value = t / 1000 + off, cut into runs of at most per samples handed to
+ * add(ctx, ...). Returns the number of runs. */
+typedef size_t (*add_run_fn)(void *ctx, const int64_t *t, const double *v, size_t n);
+
+static size_t grid(add_run_fn add, void *ctx, int64_t from, int64_t to, int64_t step, int64_t gap_from,
+                   int64_t gap_to, double off, size_t per) {
     int64_t t[512];
     double v[512];
     size_t n = 0, added = 0;
@@ -62,16 +64,24 @@ static size_t add_grid(chunks_t *cs, int64_t from, int64_t to, int64_t step, int
         t[n] = x;
         v[n] = (double)x / 1000 + off;
         if (++n == per) {
-            add_chunk(cs, t, v, n);
+            add(ctx, t, v, n);
             added++;
             n = 0;
         }
     }
     if (n) {
-        add_chunk(cs, t, v, n);
+        add(ctx, t, v, n);
         added++;
     }
     return added;
+}
+
+static size_t add_run(void *ctx, const int64_t *t, const double *v, size_t n) { return add_chunk(ctx, t, v, n); }
+
+/* The grid's runs as XOR chunks. */
+static size_t add_grid(chunks_t *cs, int64_t from, int64_t to, int64_t step, int64_t gap_from, int64_t gap_to,
+                       double off, size_t per) {
+    return grid(add_run, cs, from, to, step, gap_from, gap_to, off, per);
 }
 
 static void chunks_free(chunks_t *cs) {
@@ -142,27 +152,14 @@ static size_t add_aggr_chunk(aggr_chunks_t *as, const int64_t *t, const double *
     return as->n++;
 }
 
-/* add_grid's samples as aggregate chunks. */
+static size_t add_aggr_run(void *ctx, const int64_t *t, const double *v, size_t n) {
+    return add_aggr_chunk(ctx, t, v, n);
+}
+
+/* The grid's runs as aggregate chunks. */
 static size_t add_aggr_grid(aggr_chunks_t *as, int64_t from, int64_t to, int64_t step, int64_t gap_from,
                             int64_t gap_to, double off, size_t per) {
-    int64_t t[512];
-    double v[512];
-    size_t n = 0, added = 0;
-    for (int64_t x = from; x <= to; x += step) {
-        if (x >= gap_from && x <= gap_to) continue;
-        t[n] = x;
-        v[n] = (double)x / 1000 + off;
-        if (++n == per) {
-            add_aggr_chunk(as, t, v, n);
-            added++;
-            n = 0;
-        }
-    }
-    if (n) {
-        add_aggr_chunk(as, t, v, n);
-        added++;
-    }
-    return added;
+    return grid(add_aggr_run, as, from, to, step, gap_from, gap_to, off, per);
 }
 
 static void aggr_chunks_free(aggr_chunks_t *as) {
