@@ -32,14 +32,8 @@ ds_series=${BENCH_DS_SERIES:-20000}
 ds_hours=${BENCH_DS_HOURS:-48}
 wait_s=${BENCH_PROM_WAIT_S:-300}
 (( ds_hours >= 40 && ds_hours % 2 == 0 )) || { echo "FATAL: BENCH_DS_HOURS must be even and >= 40" >&2; exit 1; }
-work=$(mktemp -d "${TMPDIR:-/tmp}/compact_bench.XXXXXX")
-ppid=
-cleanup() {
-	if [[ -n $ppid ]]; then kill "$ppid" 2>/dev/null || true; wait "$ppid" 2>/dev/null || true; fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$here/../common/lib.sh"
+bench_init compact_bench
 kv() { sed -n "s/.*\<$2=\([^ ]*\).*/\1/p" <<<"$1"; } # LINE KEY -> value
 now() { date +%s.%N; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
@@ -85,6 +79,7 @@ printf 'global:\n  scrape_interval: 1m\n' >"$work/prom.yml"
 prometheus --config.file="$work/prom.yml" --storage.tsdb.path="$work/prom" --storage.tsdb.retention.time=100y \
 	--web.listen-address=127.0.0.1:$(port) --log.level=info 2>"$work/prom.log" &
 ppid=$!
+pids+=("$ppid")
 p=$(python3 "$here/prom_watch.py" watch "$ppid" "$work/prom.log" "$work/prom" "$expected" $((wait_s + 75)))
 kill "$ppid" 2>/dev/null || true
 wait "$ppid" 2>/dev/null || true

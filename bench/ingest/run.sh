@@ -20,14 +20,8 @@ strata=$build/cmd/strata
 sizes=${BENCH_SIZES:-"100000 1000000"}
 interval=${BENCH_INTERVAL:-10}
 measure=${BENCH_MEASURE:-60}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/../common/lib.sh"
+bench_init ingest_bench
 
 echo "--- 1. text 0.0.4 parsing (one thread; Prometheus's Go parser: ~248 MB/s, ~413 ns/sample on an M2 Max)"
 "$bench" parse --series 100000
@@ -37,7 +31,6 @@ for s in 100000 1000000; do
 	"$bench" ingest --series "$s" "$work/ingest"
 done
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 cpu_s() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 rss_b() { awk '/^VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
 # metric URL NAME: the sum over NAME's series (2.42 has prometheus_tsdb_head_samples_appended_total{type="float"})
@@ -66,8 +59,8 @@ for size in $sizes; do
 			printf -- "- job_name: t%s\n  metrics_path: /t/%s\n  static_configs: [{targets: ['127.0.0.1:%s']}]\n" "$i" "$i" "$port"
 		done
 	} >"$work/cfg.yml"
-	sp=$(free_port)
-	pp=$(free_port)
+	sp=$(port)
+	pp=$(port)
 	rm -rf "$work/s" "$work/p"
 	"$strata" scraper --config.file="$work/cfg.yml" --storage.tsdb.path="$work/s" \
 		--web.listen-address="127.0.0.1:$sp" --log.level=warn >"$work/s.log" 2>&1 &

@@ -34,18 +34,9 @@ hours=${BENCH_HOURS:-24}
 runs=${BENCH_RUNS:-1}
 engine=${BENCH_ENGINE:-0}
 max_samples=500000000 # rate(x[5m]) over 10k series holds 57.6 M points: above both defaults (50 M)
-work=$(mktemp -d "${TMPDIR:-/tmp}/query_bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in ${pids[@]+"${pids[@]}"}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo $t; }
+source "$(dirname "$0")/../common/lib.sh"
+bench_init query_bench
 per_run_s() { awk -v a="$1" -v b="$2" -v n="$runs" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (b - a) / hz / n}'; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; } # PID VmRSS|VmHWM
-metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {print $2; exit}'; }
 mib() { awk -v k="$1" 'BEGIN {printf "%.0f", k / 1024}'; }
 stop() { # PID...: kill and reap, drop from pids
 	local p q keep

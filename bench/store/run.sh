@@ -23,16 +23,8 @@ series=${BENCH_SERIES:-1200}
 days=${BENCH_DAYS:-30}
 step_s=${BENCH_STEP_S:-120}
 runs=${BENCH_RUNS:-7}
-work=$(mktemp -d "${TMPDIR:-/tmp}/store_bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in ${pids[@]+"${pids[@]}"}; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {print $2; exit}'; }
+source "$(dirname "$0")/../common/lib.sh"
+bench_init store_bench
 now() { date +%s.%N; }
 # bytes a query fetched from the bucket: postings, series and chunks
 fetched() {
@@ -52,7 +44,7 @@ baseline_rss() { # CMD... -> KiB after 2 s
 	"$@" 2>/dev/null &
 	local pid=$!
 	sleep 2
-	rss_kb "$pid"
+	status_kb "$pid" VmRSS
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 }
@@ -82,7 +74,7 @@ done
 s_start=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
 [[ ${loaded:-0} == "$nblocks" ]] || { echo "FATAL: store loaded ${loaded:-0}/$nblocks blocks" >&2; cat "$work/store.log" >&2; exit 1; }
 sleep 1
-s_rss=$(rss_kb "$spid")
+s_rss=$(status_kb "$spid" VmRSS)
 hdr_bytes=$(du -sb "$work/store-data" | cut -f1)
 
 # ---- Prometheus over the same blocks ----
@@ -99,7 +91,7 @@ pids+=("$ppid")
 for _ in $(seq 1 1200); do curl -sf "$purl/-/ready" >/dev/null && break; sleep 0.05; done
 p_start=$(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.2f", b - a}')
 sleep 1
-p_rss=$(rss_kb "$ppid")
+p_rss=$(status_kb "$ppid" VmRSS)
 
 # ---- the dashboard query ----
 end_ms=$(($(date +%s) * 1000))
@@ -109,7 +101,7 @@ fetched0=$(fetched "$surl")
 read -r s_ms s_series s_chunks s_bytes < <("$bench" series "127.0.0.1:$gport" "$sel" "$start_ms" "$end_ms" "$runs")
 fetched1=$(fetched "$surl")
 read -r p_ms p_series p_chunks p_bytes < <("$bench" rread "$purl" "$sel" "$start_ms" "$end_ms" "$runs")
-s_rss2=$(rss_kb "$spid")
+s_rss2=$(status_kb "$spid" VmRSS)
 
 idx_series=$((series * nblocks))
 mb() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
