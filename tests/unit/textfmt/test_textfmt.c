@@ -168,6 +168,18 @@ static void test_prom_value_extremes(void **state) {
  * rounding interval is lopsided, its neighbour on the other side of v)
  * reads back through strtod as v; ~3 us a value. */
 
+/* digs[0..p) x 10^*xp plus one unit in the last digit. */
+static void old_digits_up(char *digs, int p, int *xp) {
+    int i = p - 1;
+    while (i >= 0 && digs[i] == '9') digs[i--] = '0';
+    if (i >= 0) {
+        digs[i]++;
+    } else {
+        digs[0] = '1';
+        ++*xp;
+    }
+}
+
 /* The p-digit decimal nearest to v, rounded from ex (the first 41
  * significant digits of v correctly rounded, exponent x); at an apparent
  * exact half, printf decides. */
@@ -190,14 +202,7 @@ static void old_round_to(double v, const char ex[41], int x, int p, char digs[18
     memcpy(digs, ex, (size_t)p);
     *xp = x;
     if (!up) return;
-    int i = p - 1;
-    while (i >= 0 && digs[i] == '9') digs[i--] = '0';
-    if (i >= 0) {
-        digs[i]++;
-    } else {
-        digs[0] = '1';
-        ++*xp;
-    }
+    old_digits_up(digs, p, xp);
 }
 
 static double old_read_back(const char *digs, int nd, int x) {
@@ -212,13 +217,7 @@ static bool old_fits(double v, const char ex[41], int x, int p, char digs[18], i
     if (back == v) return true;
     int i = p - 1;
     if (back < v) {
-        while (i >= 0 && digs[i] == '9') digs[i--] = '0';
-        if (i >= 0) {
-            digs[i]++;
-        } else {
-            digs[0] = '1';
-            ++*xp;
-        }
+        old_digits_up(digs, p, xp);
     } else {
         while (i >= 0 && digs[i] == '0') digs[i--] = '9';
         if (i == 0 && digs[0] == '1') {
