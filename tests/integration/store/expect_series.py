@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Expected `strata tools store series` output from `tools tsdb dump` files.
 
-usage: expect_series.py MINT MAXT [DUMP EXTLABELS]...
+usage: expect_series.py [--without=NAME,...] MINT MAXT [DUMP EXTLABELS]...
 
 Each DUMP is the dump of one set of local blocks; EXTLABELS ("k=v,k=v") are
 the external labels that set was uploaded with. A store gateway serves each
 series with its external labels added (an external label replaces a series
 label of the same name) and streams series in Prometheus label order, so
 the lines are re-labelled, kept when MINT <= ts <= MAXT, and ordered by the
-unescaped label set (samples of a series stay in time order).
+unescaped label set (samples of a series stay in time order). --without
+names labels then taken off every series, stored or external (a querier's
+without_replica_labels), before the ordering.
 """
 import re
 import sys
@@ -67,9 +69,13 @@ def parse(line):
 
 
 def main():
-    mint, maxt = int(sys.argv[1]), int(sys.argv[2])
+    argv = sys.argv[1:]
+    without = set()
+    if argv and argv[0].startswith('--without='):
+        without = set(n for n in argv.pop(0)[len('--without='):].split(',') if n)
+    mint, maxt = int(argv[0]), int(argv[1])
     rows = []
-    args = sys.argv[3:]
+    args = argv[2:]
     for f, ext in zip(args[0::2], args[1::2]):
         extpairs = dict(kv.split('=', 1) for kv in ext.split(',') if kv)
         with open(f, encoding='utf-8') as fh:
@@ -79,6 +85,8 @@ def main():
                     continue
                 d = dict(pairs)
                 d.update(extpairs)  # values here need no quoting
+                for n in without:
+                    d.pop(n, None)
                 names = sorted(d, key=lambda n: n.encode())
                 key = [(n.encode(), go_unquote(d[n])) for n in names]
                 text = '{' + ', '.join('%s="%s"' % (n, d[n]) for n in names) + '}'

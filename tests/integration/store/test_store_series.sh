@@ -10,7 +10,8 @@
 # straddling blocks, outside), `strata tools store series` must print
 # exactly what `strata tools tsdb dump` prints for the local blocks, with
 # the external labels added (expect_series.py: relabel, filter by time,
-# order by label set). Also label names / values against the dumps' label
+# order by label set), also with without_replica_labels (the oracle strips
+# the labels too). Also label names / values against the dumps' label
 # sets, Info against the blocks' meta.json, /metrics, /-/ready, and a clean
 # exit 0 on SIGTERM.
 source "$(dirname "$0")/../lib.sh"
@@ -146,6 +147,18 @@ while IFS= read -r -u 3 line; do
 done 3<<<"$CASES"
 note "$ncase selectors x $(wc -w <<<"$RANGES") ranges compared; $nonempty expected outputs non-empty"
 ((nonempty >= 40)) || fail_check "only $nonempty non-empty expectations: the test data does not exercise the store"
+
+step "Series with without_replica_labels: the external replica and a stored label taken off, sorted without them"
+# replica is external to both sets; jitter is stored on some queue_length
+# series (none of which then equals another): the store strips both from
+# the whole set, as Thanos does
+grep -q 'jitter=' "$IT_WORK/c2.prom.dump" || fail_check "no stored jitter label in the data: the check tests nothing"
+python3 "$EXPECT" --without=replica,jitter -9223372036854775808 9223372036854775807 "$IT_WORK/c2.prom.dump" \
+	"$PROM_EXT" "$IT_WORK/c2.strata.dump" "$STR_EXT" >"$IT_WORK/without.exp"
+if run_ok without 60 "$STRATA" tools store series --store="$STORE" --without-replica-label=replica \
+	--without-replica-label=jitter --match='{__name__=~"strata_gen_(queue_length|constant)"}'; then
+	compare_text "$IT_WORK/without.exp" "$IT_WORK/without.out" "series without replica and jitter" || true
+fi
 
 step "Series with --skip-chunks: the label sets only"
 exp=$IT_WORK/c1.whole.exp
