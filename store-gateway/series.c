@@ -111,24 +111,28 @@ static size_t filter_chunks(st_chunk_meta_t *c, size_t n, int64_t mint, int64_t 
     return k;
 }
 
-/* The labels a series of b goes out with: its own plus b's external
- * labels, minus the request's without_replica_labels (Thanos strips them
- * from the whole set). The entries are sorted afterwards, so the stream is
- * in the order of what is sent. */
-static int entry_labels(const store_block_t *b, const st_labels_t *series, const st_strlist_t *strip,
+/* The labels a series goes out with: its own plus the external labels
+ * ext (the block's, the request's without_replica_labels already taken
+ * off), and, as Thanos strips them from the whole set, minus a stored
+ * label of such a name (rare: only then a second copy). The entries are
+ * sorted afterwards, so the stream is in the order of what is sent. */
+static int entry_labels(const st_labels_t *series, const st_labels_t *ext, const st_strlist_t *strip,
                         st_labels_t *out) {
-    if (!strip->n) return st_storeapi_extend_labels(series, &b->ext, out);
-    st_labels_t full;
-    int rc = st_storeapi_extend_labels(series, &b->ext, &full);
-    if (!rc) rc = st_labels_without(out, &full, (const char *const *)strip->v, strip->n);
+    int rc = st_storeapi_extend_labels(series, ext, out);
+    bool stored = false;
+    for (size_t k = 0; !rc && k < strip->n && !stored; k++) stored = st_labels_get(out, strip->v[k]) != NULL;
+    if (!stored) return rc;
+    st_labels_t full = *out;
+    rc = st_labels_without(out, &full, (const char *const *)strip->v, strip->n);
     st_labels_free(&full);
     return rc;
 }
 
 /* Every series of b matching ms (after external labels were taken out)
- * with a chunk in [mint, maxt]: appended to *e. */
+ * with a chunk in [mint, maxt]: appended to *e, labelled as entry_labels
+ * says with ext (b's external labels without strip). */
 static int block_entries(store_block_t *b, const st_matchers_t *ms, int64_t mint, int64_t maxt,
-                         const st_strlist_t *strip, store_fetch_t *f, entries_t *e) {
+                         const st_labels_t *ext, const st_strlist_t *strip, store_fetch_t *f, entries_t *e) {
     st_postings_t ids = {0};
     store_series_t *ser = NULL;
     int rc = store_block_postings(b, ms, f, &ids);
@@ -150,7 +154,7 @@ static int block_entries(store_block_t *b, const st_matchers_t *ms, int64_t mint
                 ser[i].nchunks = filter_chunks(ser[i].chunks, ser[i].nchunks, mint, maxt);
                 if (ser[i].nchunks) {
                     entry_t x = {.blk = b, .chunks = ser[i].chunks, .nchunks = ser[i].nchunks};
-                    if (!(rc = entry_labels(b, &ser[i].lbls, strip, &x.lbls))) {
+                    if (!(rc = entry_labels(&ser[i].lbls, ext, strip, &x.lbls))) {
                         if ((rc = entries_push(e, &x)))
                             st_labels_free(&x.lbls);
                         else
@@ -332,7 +336,13 @@ static int op_series(void *ctx, const st_series_request_t *req, st_series_sink_t
         for (j = i + 1; j < nblocks && st_labels_equal(&blocks[j]->ext, &blocks[i]->ext); j++) {}
         bool ok;
         st_matchers_t rest;
-        if ((rc = st_storeapi_match_external(&blocks[i]->ext, &req->matchers, &ok, &rest))) break;
+        st_labels_t ext;
+        const st_strlist_t *strip = &req->without_replica_labels;
+        if ((rc = st_labels_without(&ext, &blocks[i]->ext, (const char *const *)strip->v, strip->n))) break;
+        if ((rc = st_storeapi_match_external(&blocks[i]->ext, &req->matchers, &ok, &rest))) {
+            st_labels_free(&ext);
+            break;
+        }
         size_t nc = 0;
         if (ok)
             rc = store_blocks_for(blocks + i, j - i, req->min_time, req->max_time, req->max_resolution_window, chosen,
@@ -341,10 +351,10 @@ static int op_series(void *ctx, const st_series_request_t *req, st_series_sink_t
             store_block_t *b = chosen[k];
             if (!block_matches(b, &req->block_matchers)) continue;
             rc = st_series_sink_queried_block(sink, b->ulid);
-            if (!rc)
-                rc = block_entries(b, &rest, req->min_time, req->max_time, &req->without_replica_labels, &f, &e);
+            if (!rc) rc = block_entries(b, &rest, req->min_time, req->max_time, &ext, strip, &f, &e);
         }
         free(rest.v);
+        st_labels_free(&ext);
     }
     if (!rc && e.n) {
         qsort(e.v, e.n, sizeof *e.v, entry_cmp);
