@@ -85,19 +85,25 @@ int st_labels_from_sorted(st_labels_t *out, const st_label_t *pairs, size_t n) {
 
 int st_labels_copy(st_labels_t *out, const st_labels_t *in) { return labels_pack(out, in->v, in->n); }
 
+static bool name_listed(const st_label_t *l, const char *const *names, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (strlen(names[k]) == l->name_len && memcmp(names[k], l->name, l->name_len) == 0) return true;
+    return false;
+}
+
 int st_labels_without(st_labels_t *out, const st_labels_t *in, const char *const *names, size_t n) {
     out->v = NULL;
     out->n = 0;
+    size_t first = 0;
+    while (first < in->n && !name_listed(&in->v[first], names, n)) first++;
+    if (first == in->n) return labels_pack(out, in->v, in->n); /* the common case: nothing to take off */
     st_label_t stackbuf[32] = {{0}};
     st_label_t *keep = in->n <= 32 ? stackbuf : malloc(in->n * sizeof *keep);
     if (!keep) return st_errorf(ST_ENOMEM, "labels: allocating %zu pairs", in->n);
-    size_t m = 0;
-    for (size_t i = 0; i < in->n; i++) {
-        bool drop = false;
-        for (size_t k = 0; k < n && !drop; k++)
-            drop = strlen(names[k]) == in->v[i].name_len && memcmp(names[k], in->v[i].name, in->v[i].name_len) == 0;
-        if (!drop) keep[m++] = in->v[i];
-    }
+    memcpy(keep, in->v, first * sizeof *keep);
+    size_t m = first;
+    for (size_t i = first + 1; i < in->n; i++)
+        if (!name_listed(&in->v[i], names, n)) keep[m++] = in->v[i];
     int rc = labels_pack(out, keep, m);
     if (keep != stackbuf) free(keep);
     return rc;
