@@ -459,7 +459,8 @@ static int start_feed(query_proxy_t *p, const query_target_t *t, const query_ser
      * sorted without them: it is merged as it arrives; any other is read
      * whole, stripped and re-sorted here */
     bool store_strips = req->nstrip && t->strips_replica_labels;
-    for (size_t i = 0; i < req->nstrip && !rc && !store_strips; i++) rc = st_strlist_push(&f->strip, req->strip[i]);
+    if (!store_strips)
+        for (size_t i = 0; i < req->nstrip && !rc; i++) rc = st_strlist_push(&f->strip, req->strip[i]);
     st_series_request_t sr = {
         .min_time = req->min_time,
         .max_time = req->max_time,
